@@ -1,0 +1,1 @@
+"""The ``comfyctl`` command line (Click). Imported only by the console script."""

@@ -1,0 +1,39 @@
+"""Shared test setup: a clean environment for every test, paths to the shared fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: ../shared/fixtures next to the checkout (CI lays shared/ beside the clone).
+SHARED = Path(os.environ.get("COMFYCTL_SHARED", ROOT.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+
+_ENV_PREFIXES = ("COMFYUI_", "COMFYCTL_")
+#: Read once at import, before the autouse fixture cleans the environment.
+LIVE_URL = os.environ.get("COMFYUI_URL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's COMFYUI_* settings or config file, except the live URL."""
+    for key in list(os.environ):
+        if key.startswith(_ENV_PREFIXES) and key != "COMFYCTL_SHARED":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def live_url() -> str:
+    """The real ComfyUI named by COMFYUI_URL; live tests are skipped without it."""
+    if not LIVE_URL:
+        pytest.skip("set COMFYUI_URL to run live tests against a real ComfyUI")
+    return LIVE_URL

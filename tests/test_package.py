@@ -1,0 +1,23 @@
+"""Package-level promises: a light import, a complete public API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import comfyctl
+
+HEAVY = ("click", "rich", "mcp", "aiohttp", "PIL", "comfyctl.testing", "comfyctl.cli")
+
+
+def test_import_loads_no_cli_server_or_agent_dependencies() -> None:
+    code = f"import sys, comfyctl; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_all_is_complete_and_resolvable() -> None:
+    for name in comfyctl.__all__:
+        assert hasattr(comfyctl, name), name
+    public = {n for n in dir(comfyctl) if not n.startswith("_") and n[0].isupper()}
+    assert public <= set(comfyctl.__all__), public - set(comfyctl.__all__)
