@@ -1,0 +1,1 @@
+"""The sandbox: a protocol-faithful ComfyUI double for tests (aiohttp + Pillow)."""

@@ -1,0 +1,1 @@
+"""pytest plugin: the ``sandbox`` fixture (filled in by the sandbox work)."""
