@@ -1,40 +1,216 @@
-"""Entry point of the ``comfyctl`` command: the group, global options, and the one error boundary.
+"""Entry point of the ``comfyctl`` command: the group, lazy subcommands, and the one error boundary.
 
 Subcommands are loaded lazily from ``LAZY_COMMANDS`` so ``comfyctl --help`` and a failing
-``comfyctl status`` start fast (house style: start fast).
+``comfyctl status`` start fast (house style: start fast); the help listing uses the short help
+strings stored here and imports no command module.
+
+The error boundary (``CliGroup.main``) is the only place that turns exceptions into output:
+every :class:`comfyctl.ComfyError` becomes ``error: <message>`` (+ ``hint: <hint>``) on stderr, or
+``{"error": {...}}`` on stdout under ``--json``, and exits with ``exc.exit_code``. Click usage errors
+exit 2, Ctrl-C exits 130, anything else exits 1 naming the exception (traceback with ``--debug``).
+It lives in the group's ``main`` so Click's test runner goes through it too.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
-#: command name -> "module:attribute" of a click.Command, imported only when used.
-LAZY_COMMANDS: dict[str, str] = {}
+from comfyctl.cli._common import ComfyGroup, State, dumps
+
+#: command name -> ("module:attribute" of a click.Command, short help). Imported only when used.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "status": ("comfyctl.cli.server_cmds:status", "Is the server up? Version, devices, VRAM, queue."),
+    "run": ("comfyctl.cli.run_cmds:run", "Run a workflow (API or UI JSON) and save its outputs."),
+    "watch": ("comfyctl.cli.run_cmds:watch", "Follow a prompt's progress from any process."),
+    "wait": ("comfyctl.cli.run_cmds:wait", "Wait for a prompt to finish and save its outputs."),
+    "demo": ("comfyctl.cli.run_cmds:demo", "Run a bundled example workflow (sandbox if no server)."),
+    "queue": ("comfyctl.cli.queue_cmds:queue", "List the queue in run order; rm / clear items."),
+    "history": ("comfyctl.cli.queue_cmds:history", "List finished prompts; show / rm / clear."),
+    "cancel": ("comfyctl.cli.queue_cmds:cancel", "Cancel one prompt, pending or running."),
+    "interrupt": ("comfyctl.cli.queue_cmds:interrupt", "Interrupt whatever prompt is running."),
+    "free": ("comfyctl.cli.server_cmds:free", "Unload models and/or free memory after the current prompt."),
+    "upload": ("comfyctl.cli.file_cmds:upload", "Upload an image (or mask); prints the name to use."),
+    "download": ("comfyctl.cli.file_cmds:download", "Download every output of a finished prompt."),
+    "view": ("comfyctl.cli.file_cmds:view", "Fetch one file from the server's output/input/temp."),
+    "nodes": ("comfyctl.cli.server_cmds:nodes", "List node classes; 'nodes show CLASS' for inputs."),
+    "models": ("comfyctl.cli.server_cmds:models", "List model folders, or the files in one."),
+    "workflow": ("comfyctl.cli.workflow_cmds:workflow", "Convert, validate and inspect workflow files."),
+    # owned by other engineers (see docs/architecture.md)
+    "sandbox": ("comfyctl.cli.sandbox_cmd:sandbox", "Start the built-in ComfyUI sandbox server."),
+    "inventory": ("comfyctl.cli.inventory_cmds:inventory", "What the server has: nodes, models (cached)."),
+    "check": ("comfyctl.cli.inventory_cmds:check", "Check a workflow against the inventory."),
+    "offline": ("comfyctl.cli.inventory_cmds:offline", "Workflows saved while the server was down."),
+    "export": ("comfyctl.cli.inventory_cmds:export", "Save a workflow to a project for later."),
+    "doctor": ("comfyctl.cli.inventory_cmds:doctor", "Check server health and print a verdict."),
+}
 
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+class CliGroup(ComfyGroup):
+    """The top-level group: lazy subcommands and the error boundary."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
-            command: click.Command = getattr(importlib.import_module(module_name), attr)
-            return command
-        return super().get_command(ctx, cmd_name)
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr = LAZY_COMMANDS[cmd_name][0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return None  # a command whose module is not installed/written yet
+        command: click.Command | None = getattr(module, attr, None)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands from the stored short help, without importing their modules."""
+        rows = [(name, LAZY_COMMANDS[name][1]) for name in sorted(LAZY_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        """Run the CLI inside the one error boundary; always ends with ``sys.exit(code)``."""
+        argv = list(sys.argv[1:] if args is None else args)
+        st: State = extra.pop("obj", None) or State()
+        # Options are parsed left to right: a usage error can happen before --json/--debug are seen.
+        before_dashdash = argv[: argv.index("--")] if "--" in argv else argv
+        st.json = st.json or "--json" in before_dashdash
+        st.debug = st.debug or "--debug" in before_dashdash
+        code = 0
+        try:
+            rv = super().main(
+                argv, prog_name or "comfyctl", complete_var, standalone_mode=False, obj=st, **extra
+            )
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+        except BaseException as exc:  # the boundary: everything ends here
+            code = _report(exc, st)
+        finally:
+            try:
+                st.close()
+            except Exception:  # closing must not mask the real outcome
+                pass
+        sys.exit(code)
 
 
-@click.group(cls=LazyGroup)
+def _report(exc: BaseException, st: State) -> int:
+    """Print one error for ``exc`` (stderr, or JSON on stdout) and return the exit code."""
+    from comfyctl.errors import ComfyError, ValidationError
+
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, ComfyError):
+        lines = (
+            [p.get("text") or p.get("message", "") for p in exc.problems]
+            if isinstance(exc, ValidationError)
+            else []
+        )
+        hint = exc.hint or _advice(exc)
+        _print_error(st, exc.code, exc.message, hint, exc.details, lines, exc)
+        return exc.exit_code
+    if isinstance(exc, click.UsageError):
+        message = exc.format_message()
+        cmd = exc.ctx.command_path if exc.ctx else "comfyctl"
+        _print_error(st, "usage", message, f"see '{cmd} --help'", {}, [], exc)
+        return 2
+    if isinstance(exc, click.ClickException):  # e.g. click.FileError
+        _print_error(st, "usage", exc.format_message(), "", {}, [], exc)
+        return exc.exit_code
+    if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
+        _print_error(st, "aborted", "interrupted by the user", "", {}, [], exc)
+        return 130
+    if isinstance(exc, BrokenPipeError):  # `comfyctl ... | head`: nothing left to tell
+        return 1
+    name = type(exc).__name__
+    _print_error(
+        st,
+        "unexpected",
+        f"unexpected {name}: {exc}" if str(exc) else f"unexpected {name}",
+        "this is a bug in comfyctl: rerun with --debug for the traceback and report it",
+        {"exception_type": name},
+        [],
+        exc,
+    )
+    return 1
+
+
+def _advice(exc: BaseException) -> str:
+    """A hint from the diagnosis module when the error itself carries none."""
+    try:
+        diagnose = importlib.import_module("comfyctl.diagnose")
+    except ImportError:
+        return ""
+    advise = getattr(diagnose, "hint_for", None)
+    if advise is None:
+        return ""
+    try:
+        return str(advise(exc) or "")
+    except Exception:
+        return ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _print_error(
+    st: State,
+    code: str,
+    message: str,
+    hint: str,
+    details: dict[str, Any],
+    problems: list[str],
+    exc: BaseException,
+) -> None:
+    """Print the error: JSON on stdout under --json, else one ``error:`` line (+ hint) on stderr."""
+    if st.debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if st.json:
+        from comfyctl.cli._common import jsonable
+
+        payload = {"code": code, "message": message, "hint": hint or None, "details": jsonable(details)}
+        try:
+            click.echo(dumps({"error": payload}))
+        except (TypeError, ValueError):
+            payload["details"] = {}
+            click.echo(dumps({"error": payload}))
+        return
+    click.echo(f"error: {_one_line(message)}", err=True)
+    for line in problems:
+        click.echo(f"  {_one_line(line)}", err=True)
+    if hint:
+        click.echo(f"hint: {_one_line(hint)}", err=True)
+
+
+@click.group("comfyctl", cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="comfyctl")
 def cli() -> None:
-    """Drive a ComfyUI server: status, run workflows, watch, download, manage the queue."""
+    """Drive a ComfyUI server: status, run workflows, watch, download, manage the queue.
+
+    Global options work before or after the command name. Exit codes: 0 ok, 1 unexpected,
+    2 usage or bad input file, 3 unreachable, 4 rejected by validation, 5 execution failed,
+    6 interrupted/cancelled, 7 timed out, 8 authentication failed, 9 server error.
+
+    Example: comfyctl run workflow.json --set KSampler.seed=42 --out outputs
+    """
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point."""
-    return cli.main(args=argv, prog_name="comfyctl")
+    cli.main(args=argv, prog_name="comfyctl")
