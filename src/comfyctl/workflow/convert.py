@@ -1,0 +1,1112 @@
+"""UI-format graph → API-format prompt, exactly as the ComfyUI web frontend 1.35.9 does it.
+
+The frontend's ``graphToPrompt`` builds live node objects from the saved graph, wraps each in an
+"executable DTO" (subgraphs flattened to ids such as ``8:7:4``, legacy group nodes to ``6:0``),
+skips virtual, muted (mode 2) and bypassed (mode 4) nodes, serialises every widget whose value
+goes to the API, then resolves each input link through reroutes, bypassed nodes and subgraph
+boundaries. We reproduce that model in plain data:
+
+* widgets are rebuilt from the node definition in the frontend's order (``input_order``, then
+  inputs the frontend's extensions add, such as the image-upload button), with the hidden
+  ``control_after_generate`` / ``control_filter_list`` values after seed-like widgets, and
+  ``widgets_values`` is assigned to them in sequence, skipping widgets that are not saved;
+* the inputs of a node are the saved input slots (links), and a link is resolved exactly like
+  ``ExecutableNodeDTO.resolveInput`` / ``resolveOutput`` (bypass type matching included);
+* inputs that point at nodes left out of the prompt (muted) are removed at the end, as the
+  frontend does.
+
+What we deliberately do not reproduce: widget behaviours that run browser code at queue time
+(webcam capture upload, 3D viewport snapshots) keep their saved value, and a custom node pack's
+own JavaScript widgets are unknown to us (their inputs stay link-only).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from comfyctl.errors import ConversionError
+from comfyctl.nodedefs import NodeDef, NodeDefs
+
+__all__ = ["VIRTUAL_NODE_TYPES", "process_dynamic_prompt", "to_api"]
+
+#: Node types the frontend itself registers as virtual (never sent to the server). Custom packs
+#: add their own (rgthree, KJNodes Set/Get...): pass them with ``virtual_types=``.
+VIRTUAL_NODE_TYPES = frozenset(
+    {
+        "Reroute",
+        "PrimitiveNode",
+        "Note",
+        "MarkdownNote",
+        # Widely used UI-only helpers from popular custom packs.
+        "Fast Groups Bypasser (rgthree)",
+        "Fast Groups Muter (rgthree)",
+        "Fast Bypasser (rgthree)",
+        "Fast Muter (rgthree)",
+        "Bookmark (rgthree)",
+        "Label (rgthree)",
+        "Note Plus (mtb)",
+    }
+)
+
+_MODE_NEVER = 2  # muted
+_MODE_BYPASS = 4
+_SEED_NAMES = ("seed", "noise_seed")
+_SUBGRAPH_INPUT_ID = "-10"  # SubgraphInputNode id in a subgraph's links
+#: Save nodes whose ``filename_prefix`` gets %date:…% / %Node.widget% replaced (Comfy.SaveImageExtraOutput).
+_TEXT_REPLACE_NODES = frozenset(
+    {
+        "SaveImage",
+        "SaveVideo",
+        "SaveAnimatedWEBP",
+        "SaveWEBM",
+        "SaveAudio",
+        "SaveGLB",
+        "SaveAnimatedPNG",
+        "CLIPSave",
+        "VAESave",
+        "ModelSave",
+        "LoraSave",
+        "SaveLatent",
+    }
+)
+_AUDIO_UI_NODES = frozenset({"LoadAudio", "SaveAudio", "PreviewAudio", "SaveAudioMP3", "SaveAudioOpus"})
+
+
+def _key(value: Any) -> str:
+    """Node and link ids are numbers in saved graphs and strings in prompts: compare as text."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Widgets
+
+
+@dataclass
+class _Widget:
+    name: str
+    value: Any
+    to_api: bool = True  # False: options.serialize === false (control values, upload buttons)
+    saved: bool = True  # False: widget.serialize === false (not in widgets_values)
+    multiline: bool = False
+    dynamic_prompts: bool = False
+    dynamic_combo: Mapping[str, Any] | None = None  # option key -> {"required": {...}, ...}
+
+
+def _spec_parts(spec: Any) -> tuple[Any, dict[str, Any]]:
+    if not isinstance(spec, (list, tuple)) or not spec:
+        return spec, {}
+    opts = spec[1] if len(spec) > 1 and isinstance(spec[1], Mapping) else {}
+    return spec[0], dict(opts)
+
+
+def _combo_default(choices: Sequence[Any], opts: Mapping[str, Any]) -> Any:
+    # getDefaultValue: a falsy default falls through to the first option.
+    if opts.get("default"):
+        return opts["default"]
+    if choices:
+        return choices[0]
+    return "Loading..." if opts.get("remote") else None
+
+
+def _widgets_for_spec(name: str, spec: Any) -> list[_Widget] | None:
+    """The widgets the frontend creates for one input spec, or None for a link-only socket."""
+    kind, opts = _spec_parts(spec)
+    if opts.get("forceInput"):
+        return None
+    if isinstance(kind, (list, tuple)) or kind == "COMBO":
+        choices = list(kind) if isinstance(kind, (list, tuple)) else list(opts.get("options") or [])
+        if opts.get("multi_select"):
+            out = [_Widget(name, [])]
+            if opts.get("control_after_generate"):
+                out += [_Widget("control_after_generate", "fixed", to_api=False)]
+                out += [_Widget("control_filter_list", "", to_api=False)]
+            return out
+        out = [_Widget(name, _combo_default(choices, opts))]
+        if opts.get("control_after_generate"):
+            out += [_Widget("control_after_generate", "randomize", to_api=False)]
+            out += [_Widget("control_filter_list", "", to_api=False)]
+        return out
+    if kind == "INT":
+        out = [_Widget(name, opts.get("default", 0) if opts.get("default") is not None else 0)]
+        # useIntWidget: `control_after_generate ?? name in (seed, noise_seed)`
+        control = opts["control_after_generate"] if opts.get("control_after_generate") is not None else None
+        if control is None:
+            control = name in _SEED_NAMES
+        if control:
+            out.append(_Widget("control_after_generate", "randomize", to_api=False))
+        return out
+    if kind == "FLOAT":
+        out = [_Widget(name, opts.get("default") if opts.get("default") is not None else 0)]
+        if opts.get("control_after_generate"):
+            out.append(_Widget("control_after_generate", "fixed", to_api=False))
+        return out
+    if kind == "BOOLEAN":
+        return [_Widget(name, opts.get("default") if opts.get("default") is not None else False)]
+    if kind == "STRING":
+        default = opts.get("default") if opts.get("default") is not None else ""
+        return [
+            _Widget(
+                name,
+                default,
+                multiline=bool(opts.get("multiline")),
+                dynamic_prompts=opts.get("dynamicPrompts") is True,
+            )
+        ]
+    if kind in ("MARKDOWN", "TEXTAREA"):
+        return [_Widget(name, opts.get("default") or "")]
+    if kind == "COLOR":
+        return [_Widget(name, opts.get("default") or "#000000")]
+    if kind == "COMFY_DYNAMICCOMBO_V3":
+        options = opts.get("options") or []
+        table = {str(o.get("key")): o.get("inputs") or {} for o in options if isinstance(o, Mapping)}
+        keys = list(table)
+        return [_Widget(name, _combo_default(keys, opts), dynamic_combo=table)]
+    if kind in ("IMAGEUPLOAD", "AUDIOUPLOAD"):
+        # The upload button: saved in widgets_values ("image"), never sent to the API.
+        return [_Widget(name, "image", to_api=False)]
+    if kind in ("PREVIEW_MARKDOWN", "PREVIEW_TEXT"):
+        return [_Widget("preview", "", saved=False)]
+    if kind == "AUDIO_UI":
+        return [_Widget(name, "", to_api=False, saved=False)]
+    if kind in ("WEBCAM", "LOAD_3D", "LOAD_3D_ANIMATION", "PREVIEW_3D"):
+        return [_Widget(name, "")]
+    return None
+
+
+def _ordered_specs(node_def: NodeDef) -> list[tuple[str, Any]]:
+    """Input specs in the frontend's order, with the inputs its core extensions add."""
+    declared = node_def.raw.get("input") or {}
+    required = dict(declared.get("required") or {})
+    optional = dict(declared.get("optional") or {})
+    # Comfy.UploadImage: the first image/video upload combo gets an "upload" button input.
+    for spec in required.values():
+        kind, opts = _spec_parts(spec)
+        if (isinstance(kind, list) or kind == "COMBO") and (
+            opts.get("image_upload") or opts.get("video_upload") or opts.get("animated_image_upload")
+        ):
+            required["upload"] = ["IMAGEUPLOAD", {}]
+            break
+    if node_def.class_type in _AUDIO_UI_NODES:
+        required["audioUI"] = ["AUDIO_UI", {}]
+    audio = required.get("audio")
+    audio_opts = _spec_parts(audio)[1]
+    if audio_opts.get("audio_upload") is True:
+        required["upload"] = ["AUDIOUPLOAD", {}]
+    if node_def.class_type in ("Preview3D", "SaveGLB"):
+        required["image"] = ["PREVIEW_3D"]
+    if node_def.class_type == "PreviewAny":
+        # Comfy.PreviewAny adds two unsaved "preview" displays and a saved previewMode toggle.
+        required["preview"] = ["PREVIEW_MARKDOWN"]
+        required["preview "] = ["PREVIEW_TEXT"]
+        required["previewMode"] = ["BOOLEAN", {"default": False}]
+    records = [(n, s, False) for n, s in required.items()] + [(n, s, True) for n, s in optional.items()]
+    order = node_def.raw.get("input_order")
+    if not isinstance(order, Mapping):
+        return [(n, s) for n, s, _ in records]
+    by_name = {n: (n, s, opt) for n, s, opt in reversed(records)}
+    result: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for section, want_optional in (("required", False), ("optional", True)):
+        for name in order.get(section) or []:
+            rec = by_name.get(name)
+            if rec and rec[2] == want_optional and name not in seen:
+                result.append((name, rec[1]))
+                seen.add(name)
+    result += [(n, s) for n, s, _ in records if n not in seen]
+    return result
+
+
+def _migrate_widget_values(
+    specs: list[tuple[str, Any]], widget_names: set[str], values: list[Any]
+) -> list[Any]:
+    """migrateWidgetsValues: old saves kept a value for forceInput inputs; drop it when counts match."""
+    relevant = []
+    for name, spec in specs:
+        _, opts = _spec_parts(spec)
+        if name in widget_names or opts.get("forceInput"):
+            relevant.append((name, opts))
+    expected = sum(2 if (o.get("control_after_generate") or n in _SEED_NAMES) else 1 for n, o in relevant)
+    if expected != len(values):
+        return values
+    # lodash zip pads the shorter list, so values past the relevant inputs are kept.
+    padded = relevant + [("", {})] * (len(values) - len(relevant))
+    return [v for (_, o), v in zip(padded, values, strict=False) if not o.get("forceInput")]
+
+
+def _assign_widget_values(widgets: list[_Widget], values: Any) -> None:
+    """LGraphNode.configure: saved values go to saved widgets in order; dynamic combos grow children."""
+    if isinstance(values, Mapping):
+        # Some custom nodes save a dict: map by name (the frontend leaves those to the pack's JS).
+        for w in widgets:
+            if w.name in values:
+                w.value = values[w.name]
+        return
+    if not isinstance(values, list):
+        return
+    i = 0
+    n = 0
+    while i < len(widgets):
+        w = widgets[i]
+        if w.saved:
+            if n >= len(values):
+                break
+            w.value = values[n]
+            n += 1
+            if w.dynamic_combo is not None:
+                _expand_dynamic_combo(widgets, i)
+        i += 1
+
+
+def _expand_dynamic_combo(widgets: list[_Widget], index: int) -> None:
+    """DynamicCombo: the selected option's inputs become widgets ``name.child`` right after it."""
+    combo = widgets[index]
+    prefix = combo.name + "."
+    widgets[:] = [w for j, w in enumerate(widgets) if j <= index or not w.name.startswith(prefix)]
+    table = combo.dynamic_combo or {}
+    chosen = table.get(combo.value) if isinstance(combo.value, str) else None
+    if not isinstance(chosen, Mapping):
+        return
+    children: list[_Widget] = []
+    for section in ("required", "optional"):
+        for child, spec in (chosen.get(section) or {}).items():
+            children += _widgets_for_spec(prefix + child, spec) or []
+    widgets[index + 1 : index + 1] = children
+
+
+def _build_widgets(node_def: NodeDef, values: Any) -> list[_Widget]:
+    specs = _ordered_specs(node_def)
+    widgets: list[_Widget] = []
+    for name, spec in specs:
+        widgets += _widgets_for_spec(name, spec) or []
+    if isinstance(values, list):
+        values = _migrate_widget_values(specs, {w.name for w in widgets}, values)
+    _assign_widget_values(widgets, values)
+    return widgets
+
+
+# --------------------------------------------------------------------------------------------
+# Frontend text processing applied at serialisation time
+
+
+def process_dynamic_prompt(text: str, rng: random.Random | None = None) -> str:
+    """The frontend's dynamic prompts: strip ``/* */`` and ``//`` comments, pick one of ``{a|b}``.
+
+    Applied to STRING widgets whose definition has ``dynamicPrompts: true`` (e.g. CLIPTextEncode).
+    """
+    rng = rng or random.Random()
+    text = re.sub(r"/\*[\s\S]*?\*/|//.*", "", text)
+    pos = 0
+
+    def escape() -> str:
+        nonlocal pos
+        ch = text[pos] if pos < len(text) else "undefined"  # JS reads past the end as undefined
+        pos += 1
+        return "\\" + ch
+
+    def choice_block() -> str:
+        nonlocal pos
+        options: list[str] = []
+        current = ""
+        depth = 0
+        while pos < len(text):
+            ch = text[pos]
+            pos += 1
+            if ch == "\\":
+                current += escape()
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                if not depth:
+                    break
+                depth -= 1
+            elif ch == "|" and not depth:
+                options.append(current)
+                current = ""
+                continue
+            current += ch
+        options.append(current)
+        return process_dynamic_prompt(options[math.floor(rng.random() * len(options))], rng)
+
+    out = ""
+    while pos < len(text):
+        ch = text[pos]
+        pos += 1
+        if ch == "\\":
+            out += escape()
+        elif ch == "{":
+            out += choice_block()
+        else:
+            out += ch
+    return re.sub(r"\\([{}|])", r"\1", out)
+
+
+def _js_string(value: Any) -> str:
+    """What a browser textarea shows for a value (String(v), CRLF normalised)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+    return str(value)
+
+
+_DATE_PARTS = re.compile(r"dd?|MM?|hh?|mm?|ss?|yyy?y?")
+
+
+def _format_date(fmt: str, now: datetime) -> str:
+    def part(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        if tok == "yy":
+            return str(now.year)[2:]
+        if tok == "yyyy":
+            return str(now.year)
+        getters = {"d": now.day, "M": now.month, "h": now.hour, "m": now.minute, "s": now.second}
+        if tok[0] in getters:
+            return str(getters[tok[0]]).rjust(len(tok), "0")
+        return tok
+
+    return _DATE_PARTS.sub(part, fmt)
+
+
+# --------------------------------------------------------------------------------------------
+# The graph model
+
+
+@dataclass
+class _Link:
+    id: str
+    origin_id: str
+    origin_slot: int
+    target_id: str
+    target_slot: int
+    type: Any
+
+
+@dataclass
+class _Graph:
+    nodes: dict[str, Mapping[str, Any]]
+    links: dict[str, _Link]
+    definition: Mapping[str, Any] | None = None  # the subgraph definition (None for the root)
+
+
+def _mode(raw: Mapping[str, Any]) -> int:
+    mode = raw.get("mode")
+    return mode if isinstance(mode, int) and not isinstance(mode, bool) else 0
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise ConversionError(f"{what} is not an integer: {value!r}")
+    return int(value)
+
+
+def _parse_links(raw_links: Any, where: str) -> dict[str, _Link]:
+    links: dict[str, _Link] = {}
+    if raw_links is None:
+        return links
+    if isinstance(raw_links, Mapping):
+        raw_links = list(raw_links.values())
+    if not isinstance(raw_links, list):
+        raise ConversionError(f"{where}: 'links' is not a list")
+    for item in raw_links:
+        if item is None:
+            continue
+        if isinstance(item, list):
+            if len(item) < 5:
+                raise ConversionError(f"{where}: malformed link {item!r}")
+            lid, oid, oslot, tid, tslot = item[:5]
+            ltype = item[5] if len(item) > 5 else None
+        elif isinstance(item, Mapping):
+            try:
+                lid, oid, oslot = item["id"], item["origin_id"], item["origin_slot"]
+                tid, tslot = item["target_id"], item["target_slot"]
+            except KeyError as exc:
+                raise ConversionError(f"{where}: link without {exc.args[0]!r}: {item!r}") from exc
+            ltype = item.get("type")
+        else:
+            raise ConversionError(f"{where}: malformed link {item!r}")
+        links[_key(lid)] = _Link(
+            _key(lid),
+            _key(oid),
+            _int(oslot, f"{where}: link {lid} origin_slot"),
+            _key(tid),
+            _int(tslot, f"{where}: link {lid} target_slot"),
+            ltype,
+        )
+    return links
+
+
+def _parse_graph(raw: Mapping[str, Any], where: str, definition: Mapping[str, Any] | None = None) -> _Graph:
+    nodes_raw = raw.get("nodes")
+    if not isinstance(nodes_raw, list):
+        raise ConversionError(f"{where}: 'nodes' is not a list")
+    nodes: dict[str, Mapping[str, Any]] = {}
+    for node in nodes_raw:
+        if not isinstance(node, Mapping) or "id" not in node:
+            raise ConversionError(f"{where}: a node is not an object with an 'id': {str(node)[:80]}")
+        if not isinstance(node.get("type"), str):
+            raise ConversionError(f"{where}: node {node['id']} has no 'type'")
+        nodes[_key(node["id"])] = node
+    return _Graph(nodes, _parse_links(raw.get("links"), where), definition)
+
+
+def _slots(node: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    raw = node.get(key)
+    if not isinstance(raw, list):
+        return []
+    return [dict(s) if isinstance(s, Mapping) else {} for s in raw]
+
+
+def _type_match(a: Any, b: Any) -> bool:
+    """LiteGraph.isValidConnection: '*' / '' match anything; comma unions match any member."""
+    if a in ("", "*", None, 0):
+        a = 0
+    if b in ("", "*", None, 0):
+        b = 0
+    if not a or not b or a == b:
+        return True
+    sa, sb = str(a).lower(), str(b).lower()
+    if "," not in sa and "," not in sb:
+        return sa == sb
+    return any(_type_match(x, y) for x in sa.split(",") for y in sb.split(","))
+
+
+@dataclass
+class _Exec:
+    """One executable node (the frontend's ExecutableNodeDTO), after flattening."""
+
+    id: str
+    local_id: str
+    path: tuple[str, ...]
+    graph: _Graph
+    raw: Mapping[str, Any]
+    kind: str  # "node", "virtual", "subgraph", "group"
+    mode: int
+    title: str
+    class_type: str | None = None
+    node_def: NodeDef | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    widgets: list[_Widget] = field(default_factory=list)
+    parent: _Exec | None = None  # the subgraph instance whose graph holds this node
+    subgraph: _Graph | None = None  # for kind == "subgraph"
+    group: _GroupNode | None = None
+
+
+@dataclass
+class _GroupNode:
+    """A legacy group node instance (``extra.groupNodes``) expanded to inner nodes ``<id>:<index>``."""
+
+    inner: list[_Exec]
+    links: list[list[Any]]  # [origin_index|None, origin_slot, target_index, target_slot, ...]
+    input_map: list[tuple[int, int]]  # instance link-input slot -> (inner index, inner input slot)
+    output_map: list[tuple[int, int]]  # instance output slot -> (inner index, inner output slot)
+
+
+Resolved = tuple[str, Any, Any]  # ("link", origin_id, slot) | ("value", value, None)
+
+
+class _Converter:
+    def __init__(
+        self,
+        ui: Mapping[str, Any],
+        defs: NodeDefs,
+        virtual_types: Iterable[str],
+        rng: random.Random | None,
+        now: datetime | None,
+    ) -> None:
+        self.defs = defs
+        self.virtual = frozenset(virtual_types)
+        self.rng = rng or random.Random()
+        self.now = now
+        self.subgraphs: dict[str, Mapping[str, Any]] = {}
+        definitions = ui.get("definitions")
+        if isinstance(definitions, Mapping):
+            for sg in definitions.get("subgraphs") or []:
+                if isinstance(sg, Mapping) and isinstance(sg.get("id"), str):
+                    self.subgraphs[sg["id"]] = sg
+        extra = ui.get("extra")
+        groups = extra.get("groupNodes") if isinstance(extra, Mapping) else None
+        self.group_defs: Mapping[str, Any] = groups if isinstance(groups, Mapping) else {}
+        self.by_id: dict[str, _Exec] = {}
+        self.order: list[_Exec] = []
+        self.root = _parse_graph(ui, "workflow")
+        self.parsed_subgraphs: dict[str, _Graph] = {}
+
+    # ---- building --------------------------------------------------------------------------
+
+    def _subgraph(self, sg_id: str) -> _Graph:
+        graph = self.parsed_subgraphs.get(sg_id)
+        if graph is None:
+            sg = self.subgraphs[sg_id]
+            graph = _parse_graph(sg, f"subgraph {sg.get('name') or sg_id}", sg)
+            self.parsed_subgraphs[sg_id] = graph
+        return graph
+
+    def _group_def(self, node_type: str) -> Mapping[str, Any] | None:
+        for sep in (">", "/"):
+            if node_type.startswith("workflow" + sep):
+                found = self.group_defs.get(node_type[len("workflow") + 1 :])
+                if isinstance(found, Mapping):
+                    return found
+        return None
+
+    def build(
+        self, graph: _Graph, path: tuple[str, ...], parent: _Exec | None, stack: tuple[str, ...]
+    ) -> None:
+        for local_id, raw in graph.nodes.items():
+            self._build_node(graph, local_id, raw, path, parent, stack)
+
+    def _build_node(
+        self,
+        graph: _Graph,
+        local_id: str,
+        raw: Mapping[str, Any],
+        path: tuple[str, ...],
+        parent: _Exec | None,
+        stack: tuple[str, ...],
+    ) -> _Exec:
+        node_type = raw["type"]
+        exec_id = ":".join((*path, local_id))
+        mode = _mode(raw)
+        title = raw.get("title") if isinstance(raw.get("title"), str) and raw.get("title") else None
+        inputs = _slots(raw, "inputs")
+        outputs = _slots(raw, "outputs")
+        node = _Exec(
+            exec_id,
+            local_id,
+            path,
+            graph,
+            raw,
+            "node",
+            mode,
+            title or node_type,
+            inputs=inputs,
+            outputs=outputs,
+            parent=parent,
+        )
+        if node_type in self.subgraphs:
+            if node_type in stack:
+                raise ConversionError(f"subgraph {node_type} contains itself (node {exec_id})")
+            node.kind = "subgraph"
+            node.subgraph = self._subgraph(node_type)
+            node.inputs = self._instance_inputs(node.subgraph, inputs)
+            node.title = title or str(self.subgraphs[node_type].get("name") or node_type)
+            node.widgets = self._promoted_widgets(node)
+            self._register(node)
+            self.build(node.subgraph, (*path, local_id), node, (*stack, node_type))
+            return node
+        group = self._group_def(node_type)
+        if group is not None:
+            node.kind = "group"
+            node.title = title or node_type.split(">", 1)[-1]
+            self._register(node)
+            node.group = self._build_group(node, group)
+            return node
+        if node_type in self.defs:
+            node.node_def = self.defs[node_type]
+            node.class_type = node_type
+            node.title = title or node.node_def.display_name
+            node.widgets = _build_widgets(node.node_def, raw.get("widgets_values"))
+            self._complete_inputs(node)
+        elif node_type in self.virtual:
+            node.kind = "virtual"
+            values = raw.get("widgets_values")
+            node.widgets = [_Widget("value", values[0])] if isinstance(values, list) and values else []
+        elif mode in (_MODE_NEVER, _MODE_BYPASS):
+            # Never sent; a bypass still routes through its saved slots.
+            node.kind = "unknown"
+        else:
+            shown = f"{exec_id} ({title})" if title else exec_id
+            raise ConversionError(
+                f"node {shown} has type {node_type!r}, which the node definitions do not know",
+                hint="install the custom node that provides it, or use definitions from a server that has it",
+                details={"node_id": exec_id, "class_type": node_type},
+            )
+        self._register(node)
+        return node
+
+    def _register(self, node: _Exec) -> None:
+        self.by_id[node.id] = node
+        self.order.append(node)
+
+    def _complete_inputs(self, node: _Exec) -> None:
+        """ComfyNode.configure: every widget also has an input socket; add those the save lacks."""
+        names = {s.get("name") for s in node.inputs}
+        for w in node.widgets:
+            if w.to_api and w.name not in names and node.node_def and node.node_def.input(w.name):
+                spec = node.node_def.input(w.name)
+                node.inputs.append(
+                    {
+                        "name": w.name,
+                        "type": spec.type if spec else None,
+                        "link": None,
+                        "widget": {"name": w.name},
+                    }
+                )
+                names.add(w.name)
+
+    @staticmethod
+    def _instance_inputs(subgraph: _Graph, saved: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """SubgraphNode.configure: one input per subgraph input, saved links merged by name."""
+        by_name = {s.get("name"): s for s in saved}
+        result = []
+        for slot in (subgraph.definition or {}).get("inputs") or []:
+            if not isinstance(slot, Mapping):
+                continue
+            merged = {"name": slot.get("name"), "type": slot.get("type"), "link": None}
+            merged.update(by_name.pop(slot.get("name"), {}))
+            result.append(merged)
+        return result + list(by_name.values())
+
+    def _promoted_widgets(self, node: _Exec) -> list[_Widget]:
+        """SubgraphNode: inputs that feed a widget inside become widgets of the instance node."""
+        assert node.subgraph is not None
+        definition = node.subgraph.definition or {}
+        sg_inputs = [s for s in definition.get("inputs") or [] if isinstance(s, Mapping)]
+        widgets: list[_Widget] = []
+        for slot in node.inputs:
+            sg_slot = next((s for s in sg_inputs if s.get("name") == slot.get("name")), None)
+            if sg_slot is None:
+                continue
+            for link_id in sg_slot.get("linkIds") or []:
+                link = node.subgraph.links.get(_key(link_id))
+                target = node.subgraph.nodes.get(link.target_id) if link else None
+                if link is None or target is None:
+                    continue
+                t_input = next((i for i in _slots(target, "inputs") if _key(i.get("link")) == link.id), None)
+                if not t_input or not isinstance(t_input.get("widget"), Mapping):
+                    continue
+                wname = t_input["widget"].get("name")
+                inner_value = self._inner_widget_value(target, wname)
+                if inner_value is _MISSING:
+                    continue
+                widgets.append(_Widget(str(slot.get("name")), inner_value))
+                slot["widget"] = {"name": slot.get("name")}
+                break
+        values = node.raw.get("widgets_values")
+        if isinstance(values, list):
+            for w, v in zip(widgets, values, strict=False):
+                w.value = v
+            props = node.raw.get("properties")
+            proxies = props.get("proxyWidgets") if isinstance(props, Mapping) else None
+            if isinstance(proxies, list):
+                # Widget promotion (proxyWidgets): value i belongs to entry i when it is ["-1", name].
+                for entry, value in zip(proxies, values, strict=False):
+                    if (
+                        isinstance(entry, list)
+                        and len(entry) == 2
+                        and str(entry[0]) == "-1"
+                        and value is not None
+                    ):
+                        for w in widgets:
+                            if w.name == entry[1]:
+                                w.value = value
+        return widgets
+
+    def _inner_widget_value(self, raw: Mapping[str, Any], wname: Any) -> Any:
+        node_type = raw.get("type")
+        if isinstance(node_type, str) and node_type in self.defs:
+            for w in _build_widgets(self.defs[node_type], raw.get("widgets_values")):
+                if w.name == wname:
+                    return w.value
+            return _MISSING
+        if isinstance(node_type, str) and node_type in self.subgraphs:
+            values = raw.get("widgets_values")
+            names = [s.get("name") for s in _slots(raw, "inputs") if isinstance(s.get("widget"), Mapping)]
+            if isinstance(values, list) and wname in names and names.index(wname) < len(values):
+                return values[names.index(wname)]
+        return _MISSING
+
+    def _build_group(self, node: _Exec, group: Mapping[str, Any]) -> _GroupNode:
+        inner_raw = [n for n in group.get("nodes") or [] if isinstance(n, Mapping)]
+        links = [list(link) for link in group.get("links") or [] if isinstance(link, list) and len(link) >= 4]
+        external = {(e[0], e[1]) for e in group.get("external") or [] if isinstance(e, list) and len(e) >= 2}
+        internal_targets = {(lk[2], lk[3]) for lk in links if lk[0] is not None}
+        values = (
+            list(node.raw.get("widgets_values") or [])
+            if isinstance(node.raw.get("widgets_values"), list)
+            else []
+        )
+        inner: list[_Exec] = []
+        input_map: list[tuple[int, int]] = []
+        output_map: list[tuple[int, int]] = []
+        for index, raw in enumerate(inner_raw):
+            node_type = raw.get("type")
+            sub_id = f"{node.id}:{index}"
+            if not isinstance(node_type, str) or node_type not in self.defs:
+                raise ConversionError(
+                    f"group node {node.id}: inner node {index} has unknown type {node_type!r}",
+                    details={"node_id": sub_id, "class_type": node_type},
+                )
+            node_def = self.defs[node_type]
+            widgets = _build_widgets(node_def, None)
+            for w in widgets:
+                if w.saved and values:
+                    w.value = values.pop(0)
+            slots = _slots(raw, "inputs")
+            for slot_index, slot in enumerate(slots):
+                if slot.get("widget") is None and (index, slot_index) not in internal_targets:
+                    input_map.append((index, slot_index))
+            for out_index, _ in enumerate(_slots(raw, "outputs") or [{} for _ in node_def.outputs]):
+                linked_inside = any(lk[0] == index and lk[1] == out_index for lk in links)
+                if (index, out_index) in external or not linked_inside:
+                    output_map.append((index, out_index))
+            title = raw.get("title") if isinstance(raw.get("title"), str) and raw.get("title") else None
+            inner_mode = _mode(raw)
+            exec_node = _Exec(
+                sub_id,
+                str(index),
+                (node.id,),
+                node.graph,
+                raw,
+                "node",
+                inner_mode,
+                title or node_def.display_name,
+                node_type,
+                node_def,
+                inputs=[{**s, "link": None} for s in slots],
+                outputs=_slots(raw, "outputs"),
+                widgets=widgets,
+            )
+            inner.append(exec_node)
+            self._register(exec_node)
+        return _GroupNode(inner, links, input_map, output_map)
+
+    # ---- primitives ------------------------------------------------------------------------
+
+    def apply_primitives(self) -> None:
+        """PrimitiveNode.applyToGraph: push the primitive's value into each target widget."""
+        for node in list(self.order):
+            if node.kind != "virtual" or node.raw.get("type") != "PrimitiveNode" or not node.widgets:
+                continue
+            value = node.widgets[0].value
+            props = node.raw.get("properties")
+            if value and isinstance(props, Mapping) and props.get("Run widget replace on values"):
+                value = self._replace_text(str(value), node.graph, node.path)
+            out = node.outputs[0] if node.outputs else {}
+            for link_id in out.get("links") or []:
+                link = node.graph.links.get(_key(link_id))
+                if link is None:
+                    continue
+                target = self.by_id.get(":".join((*node.path, link.target_id)))
+                if target is None or link.target_slot >= len(target.inputs):
+                    continue
+                slot = target.inputs[link.target_slot]
+                if _key(slot.get("link")) != link.id:
+                    slot = next((s for s in target.inputs if _key(s.get("link")) == link.id), slot)
+                widget = slot.get("widget")
+                if not isinstance(widget, Mapping):
+                    continue
+                for w in target.widgets:
+                    if w.name == widget.get("name"):
+                        w.value = value
+
+    # ---- resolution (ExecutableNodeDTO) ----------------------------------------------------
+
+    def _dto(self, path: tuple[str, ...], local_id: str) -> _Exec | None:
+        return self.by_id.get(":".join((*path, local_id)))
+
+    def resolve_input(self, node: _Exec, slot: int, seen: set[str], type_hint: Any = None) -> Resolved | None:
+        key = f"{node.id}[I]{slot}"
+        if key in seen:
+            raise ConversionError(f"circular link while resolving input {slot} of node {node.id}")
+        seen.add(key)
+        if node.kind == "group" and node.group is not None:
+            return self._resolve_group_input(node, slot, seen)
+        if slot >= len(node.inputs) or slot < 0:
+            return None
+        inp = node.inputs[slot]
+        link_id = inp.get("link")
+        if link_id is None:
+            return None
+        name = inp.get("name")
+        link = node.graph.links.get(_key(link_id))
+        if link is None:
+            raise self._dangling(node, name, f"link {link_id} is not in the workflow's links")
+        parent = node.parent
+        if parent is not None and link.origin_id == _SUBGRAPH_INPUT_ID:
+            if link.origin_slot >= len(parent.inputs):
+                raise self._dangling(node, name, f"the subgraph has no input {link.origin_slot}")
+            outer_slot = parent.inputs[link.origin_slot]
+            if outer_slot.get("link") is None:
+                widget = outer_slot.get("widget")
+                if isinstance(widget, Mapping):
+                    for w in parent.widgets:
+                        if w.name == widget.get("name"):
+                            return ("value", w.value, None)
+                return None
+            outer = parent.graph.links.get(_key(outer_slot["link"]))
+            if outer is None:
+                raise self._dangling(parent, outer_slot.get("name"), f"link {outer_slot['link']} is missing")
+            return self.resolve_input(parent, outer.target_slot, seen)
+        origin = self._dto(node.path, link.origin_id)
+        if origin is None:
+            raise self._dangling(node, name, f"it is linked to node {link.origin_id}, which does not exist")
+        return self.resolve_output(
+            origin, link.origin_slot, type_hint if type_hint is not None else inp.get("type"), seen
+        )
+
+    def resolve_output(self, node: _Exec, slot: int, want: Any, seen: set[str]) -> Resolved | None:
+        key = f"{node.id}[O]{slot}"
+        if key in seen:
+            raise ConversionError(f"circular link while resolving output {slot} of node {node.id}")
+        seen.add(key)
+        if node.mode == _MODE_BYPASS:
+            if node.kind == "group":
+                types = [s.get("type") for s in node.inputs]
+                order = [slot, *range(len(types))]
+                index = next((i for i in order if 0 <= i < len(types) and types[i] == want), None)
+                return None if index is None else self.resolve_input(node, index, seen)
+            index = self._bypass_input(node, slot, want)
+            return None if index < 0 else self.resolve_input(node, index, seen)
+        if node.kind == "subgraph":
+            return self._resolve_subgraph_output(node, slot, want, seen)
+        if node.kind == "group" and node.group is not None:
+            if slot >= len(node.group.output_map):
+                return None
+            index, out_slot = node.group.output_map[slot]
+            return ("link", node.group.inner[index].id, out_slot)
+        if node.kind == "virtual":
+            # Reroute and other virtual nodes pass their input of the same index through.
+            if slot < len(node.inputs) and node.inputs[slot].get("link") is not None:
+                return self.resolve_input(node, slot, seen, want)
+            return None
+        return ("link", node.id, slot)
+
+    def _bypass_input(self, node: _Exec, slot: int, want: Any) -> int:
+        """ExecutableNodeDTO's bypass rule: same slot when the types fit, else first input of the type."""
+        inputs = node.inputs
+        if want in ("*", ""):
+            return slot if len(inputs) > slot else 0
+        out_type = node.outputs[slot].get("type") if slot < len(node.outputs) else None
+        same = inputs[slot] if slot < len(inputs) else None
+        if (
+            same is not None
+            and _type_match(same.get("type"), out_type)
+            and _type_match(same.get("type"), want)
+        ):
+            return slot
+        for i, inp in enumerate(inputs):
+            if inp.get("type") == want:
+                return i
+        for i, inp in enumerate(inputs):
+            if _type_match(inp.get("type"), out_type) and _type_match(inp.get("type"), want):
+                return i
+        return -1
+
+    def _resolve_subgraph_output(self, node: _Exec, slot: int, want: Any, seen: set[str]) -> Resolved | None:
+        assert node.subgraph is not None
+        outputs = [s for s in (node.subgraph.definition or {}).get("outputs") or [] if isinstance(s, Mapping)]
+        if slot >= len(outputs):
+            raise ConversionError(
+                f"subgraph node {node.id} has no output {slot}", details={"node_id": node.id}
+            )
+        link_ids = outputs[slot].get("linkIds") or []
+        if not link_ids:
+            return None
+        link = node.subgraph.links.get(_key(link_ids[0]))
+        if link is None:
+            return None
+        inner = self._dto((*node.path, node.local_id), link.origin_id)
+        if inner is None:
+            raise ConversionError(
+                f"subgraph node {node.id}: output {slot} comes from a missing inner node {link.origin_id}",
+                details={"node_id": node.id},
+            )
+        return self.resolve_output(inner, link.origin_slot, want, seen)
+
+    def _resolve_group_input(self, node: _Exec, slot: int, seen: set[str]) -> Resolved | None:
+        if slot >= len(node.inputs):
+            return None
+        inp = node.inputs[slot]
+        if inp.get("link") is None:
+            return None
+        link = node.graph.links.get(_key(inp["link"]))
+        if link is None:
+            raise self._dangling(node, inp.get("name"), f"link {inp['link']} is not in the workflow's links")
+        origin = self._dto(node.path, link.origin_id)
+        if origin is None:
+            raise self._dangling(
+                node, inp.get("name"), f"it is linked to node {link.origin_id}, which does not exist"
+            )
+        return self.resolve_output(origin, link.origin_slot, inp.get("type"), seen)
+
+    def _dangling(self, node: _Exec, input_name: Any, why: str) -> ConversionError:
+        label = f"{node.id} ({node.title})" if node.title else node.id
+        return ConversionError(
+            f"node {label} input {input_name!r} has a dangling link: {why}",
+            hint="reconnect or remove that link in the editor, then save the workflow again",
+            details={"node_id": node.id, "input_name": input_name, "class_type": node.class_type},
+        )
+
+    # ---- group-node inner links ------------------------------------------------------------
+
+    def _group_inner_inputs(self, node: _Exec, seen_base: set[str]) -> dict[str, dict[str, Resolved | None]]:
+        assert node.group is not None
+        group = node.group
+        result: dict[str, dict[str, Resolved | None]] = {n.id: {} for n in group.inner}
+        for lk in group.links:
+            origin, oslot, target, tslot = lk[0], lk[1], lk[2], lk[3]
+            if origin is None or not isinstance(target, int) or target >= len(group.inner):
+                continue
+            tnode = group.inner[target]
+            if not isinstance(tslot, int) or tslot >= len(tnode.inputs) or not isinstance(origin, int):
+                continue
+            if origin >= len(group.inner):
+                continue
+            src = group.inner[origin]
+            name = str(tnode.inputs[tslot].get("name"))
+            resolved: Resolved | None = ("link", src.id, oslot)
+            if src.mode == _MODE_BYPASS:
+                resolved = None
+            result[tnode.id][name] = resolved
+        for outer_slot, (index, in_slot) in enumerate(s for s in group.input_map):
+            link_slots = [i for i, s in enumerate(node.inputs) if not isinstance(s.get("widget"), Mapping)]
+            if outer_slot >= len(link_slots):
+                break
+            tnode = group.inner[index]
+            name = str(tnode.inputs[in_slot].get("name"))
+            result[tnode.id][name] = self.resolve_input(node, link_slots[outer_slot], set(seen_base))
+        return result
+
+    # ---- serialisation ---------------------------------------------------------------------
+
+    def _replace_text(self, text: str, graph: _Graph, path: tuple[str, ...]) -> str:
+        """applyTextReplacements: ``%date:FMT%`` and ``%Title.widget%`` in save-node prefixes."""
+
+        def sub(m: re.Match[str]) -> str:
+            body = m.group(1)
+            if body.startswith("date:"):
+                return _format_date(body[5:], self.now or datetime.now())
+            parts = body.split(".")
+            if len(parts) != 2:
+                return m.group(0)
+            title, wname = parts
+            for raw_id, raw in graph.nodes.items():
+                props = raw.get("properties")
+                s_and_r = props.get("Node name for S&R") if isinstance(props, Mapping) else None
+                if raw.get("title") == title or s_and_r == title:
+                    target = self.by_id.get(":".join((*path, raw_id)))
+                    for w in target.widgets if target else []:
+                        if w.name == wname:
+                            value = w.value
+                            return _js_string(value) if not isinstance(value, str) else value
+                    return m.group(0)
+            return m.group(0)
+
+        return re.sub(r"%([^%]+)%", sub, text)
+
+    def _widget_value(self, node: _Exec, w: _Widget) -> Any:
+        value = w.value
+        if w.multiline:
+            value = _js_string(value)
+        if w.dynamic_prompts and isinstance(value, str):
+            value = process_dynamic_prompt(value, self.rng)
+        if w.name == "filename_prefix" and node.class_type in _TEXT_REPLACE_NODES and isinstance(value, str):
+            value = self._replace_text(value, node.graph, node.path)
+        return {"__value__": value} if isinstance(value, list) else value
+
+    def serialise(self) -> dict[str, Any]:
+        output: dict[str, Any] = {}
+        group_links: dict[str, dict[str, Resolved | None]] = {}
+        for node in self.order:
+            if (
+                node.kind == "group"
+                and node.group is not None
+                and node.mode not in (_MODE_NEVER, _MODE_BYPASS)
+            ):
+                group_links.update(self._group_inner_inputs(node, set()))
+        for node in self.order:
+            if node.kind != "node" or node.mode in (_MODE_NEVER, _MODE_BYPASS):
+                continue
+            inputs: dict[str, Any] = {}
+            for w in node.widgets:
+                if w.to_api and w.name:
+                    inputs[w.name] = self._widget_value(node, w)
+            if node.id in group_links:
+                resolved_by_name = group_links[node.id]
+                for name, resolved in resolved_by_name.items():
+                    if resolved is not None:
+                        inputs[name] = self._as_input(resolved)
+            else:
+                for index, inp in enumerate(node.inputs):
+                    resolved = self.resolve_input(node, index, set())
+                    if resolved is not None:
+                        inputs[str(inp.get("name"))] = self._as_input(resolved)
+            output[node.id] = {
+                "inputs": inputs,
+                "class_type": node.class_type,
+                "_meta": {"title": node.title},
+            }
+        # Remove inputs connected to nodes left out (muted), as graphToPrompt does.
+        for entry in output.values():
+            for name, value in list(entry["inputs"].items()):
+                if isinstance(value, list) and len(value) == 2 and value[0] not in output:
+                    del entry["inputs"][name]
+        return output
+
+    @staticmethod
+    def _as_input(resolved: Resolved) -> Any:
+        kind, a, b = resolved
+        if kind == "value":
+            return {"__value__": a} if isinstance(a, list) else a
+        return [str(a), int(b)]
+
+
+_MISSING: Any = object()
+
+
+def to_api(
+    ui: Mapping[str, Any],
+    defs: NodeDefs,
+    *,
+    virtual_types: Iterable[str] = (),
+    rng: random.Random | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Convert a UI-format workflow to the API format POST /prompt takes, like the frontend.
+
+    Args:
+        ui: the saved graph (``nodes``, ``links``, optional ``definitions.subgraphs`` and
+            ``extra.groupNodes``).
+        defs: node definitions (``/object_info``) of the server that will run it.
+        virtual_types: extra UI-only node types to drop (besides Reroute, PrimitiveNode, Note,
+            MarkdownNote and a few well-known custom ones in :data:`VIRTUAL_NODE_TYPES`).
+        rng: random source for ``{a|b}`` dynamic prompts (seed it for reproducible output).
+        now: the time used for ``%date:…%`` in save-node filename prefixes.
+
+    Returns:
+        ``{node_id: {"inputs": {...}, "class_type": str, "_meta": {"title": str}}}``; subgraph
+        nodes flattened to ids like ``"8:7:4"``, group-node members to ``"6:0"``.
+
+    Raises:
+        ConversionError: a node type the definitions do not know (naming the type and node), a
+            dangling link (naming the node and input), a circular link or a malformed graph.
+
+    Example:
+        >>> api = to_api(json.load(open("workflow.json")), client.node_defs())  # doctest: +SKIP
+    """
+    if not isinstance(ui, Mapping):
+        raise ConversionError(f"a UI workflow must be a JSON object, not {type(ui).__name__}")
+    try:
+        conv = _Converter(ui, defs, VIRTUAL_NODE_TYPES | set(virtual_types), rng, now)
+        conv.build(conv.root, (), None, ())
+        conv.apply_primitives()
+        return conv.serialise()
+    except ConversionError:
+        raise
+    except RecursionError as exc:
+        raise ConversionError("the workflow nests subgraphs or links too deeply to convert") from exc
