@@ -156,13 +156,13 @@ def _advice(exc: BaseException) -> str:
         diagnose = importlib.import_module("comfyctl.diagnose")
     except ImportError:
         return ""
-    advise = getattr(diagnose, "hint_for", None)
-    if advise is None:
-        return ""
     try:
-        return str(advise(exc) or "")
-    except Exception:
+        advice = diagnose.advise(exc)
+    except Exception:  # advice is a bonus: never let it replace the real error
         return ""
+    if advice is None:
+        return ""
+    return str(advice.steps[0] if advice.steps else advice.summary)
 
 
 def _one_line(text: str) -> str:

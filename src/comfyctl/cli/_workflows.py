@@ -1,0 +1,146 @@
+"""Workflow plumbing shared by ``run``, ``demo`` and ``workflow ...``: read, convert, override, validate.
+
+Thin glue over :mod:`comfyctl.workflow` (the logic lives there): where node definitions come from
+(``--object-info`` file, else the server, else the inventory cache) and how ``--set``/``--seed``
+strings reach the parameter and seed modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from comfyctl.errors import ComfyError, TransportError, UsageError, WorkflowError
+from comfyctl.nodedefs import NodeDefs
+
+__all__ = ["Loaded", "apply_overrides", "cached_definitions", "definitions", "read_workflow", "to_api"]
+
+
+@dataclass
+class Loaded:
+    """A workflow file as read: ``format`` is ``api`` or ``ui``; ``ui`` holds the graph if any."""
+
+    path: Path
+    format: str
+    data: dict[str, Any]
+    ui: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        """Default name for offline export: the file name without ``.json``/``.ui.json``."""
+        name = self.path.name
+        for suffix in (".json", ".png", ".webp"):
+            name = name.removesuffix(suffix)
+        return name.removesuffix(".ui").removesuffix(".api") or "workflow"
+
+
+def read_workflow(path: str | Path) -> Loaded:
+    """Read and classify a workflow file (JSON, or a PNG/WebP ComfyUI saved).
+
+    Raises:
+        WorkflowError: unreadable, empty, a directory, not JSON, neither API nor UI format.
+    """
+    from comfyctl.workflow import load
+
+    p = Path(path)
+    if p.is_dir():
+        raise WorkflowError(f"{p} is a directory, not a workflow file", hint="pass a .json workflow file")
+    try:
+        loaded = load.load(p)
+    except ComfyError:
+        raise
+    except OSError as exc:
+        raise WorkflowError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    fmt = loaded.format
+    if fmt == "ui":
+        return Loaded(p, "ui", dict(loaded.ui or loaded.data), dict(loaded.ui or loaded.data))
+    return Loaded(p, "api", dict(loaded.api or loaded.data), dict(loaded.ui) if loaded.ui else None)
+
+
+def definitions(object_info: str | Path | None, fetch: Callable[[], NodeDefs] | None) -> NodeDefs | None:
+    """Node definitions: the ``--object-info`` file, else ``fetch()`` (the server), else the cache.
+
+    Returns None only when ``fetch`` is None and nothing is cached.
+
+    Raises:
+        UsageError: the ``--object-info`` file is unreadable or not an object_info answer.
+        TransportError: the server is unreachable and the inventory cache has nothing for it.
+    """
+    if object_info is not None:
+        try:
+            defs = NodeDefs.from_file(object_info)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read --object-info {object_info}: {exc}") from exc
+        if not isinstance(defs.raw, Mapping):
+            raise UsageError(f"--object-info {object_info} is not an /object_info JSON object")
+        return defs
+    if fetch is None:
+        return cached_definitions(None)
+    try:
+        return fetch()
+    except TransportError:
+        cached = cached_definitions(None)
+        if cached is None:
+            raise
+        return cached
+
+
+def cached_definitions(server_url: str | None) -> NodeDefs | None:
+    """The inventory cache's node definitions, when the inventory module offers them."""
+    try:
+        inventory = importlib.import_module("comfyctl.inventory")
+    except ImportError:
+        return None
+    loader = getattr(inventory, "cached_node_defs", None)
+    if loader is None:
+        return None
+    try:
+        defs = loader(server_url)
+    except ComfyError:
+        return None
+    return defs if isinstance(defs, NodeDefs) else None
+
+
+def to_api(loaded: Loaded, defs: NodeDefs | None) -> dict[str, Any]:
+    """The API-format workflow for ``loaded`` (UI graphs are converted with ``defs``)."""
+    if loaded.format == "api":
+        return dict(loaded.data)
+    if defs is None:
+        raise WorkflowError(
+            f"{loaded.path} is a UI-format workflow and no node definitions are available to convert it",
+            hint="start the server, or pass --object-info FILE (a saved /object_info answer)",
+        )
+    from comfyctl.workflow import convert
+
+    return dict(convert.to_api(loaded.data, defs))
+
+
+def apply_overrides(
+    api: dict[str, Any], sets: tuple[str, ...], seed: str | None, defs: NodeDefs | None
+) -> dict[str, Any]:
+    """Apply ``--set NODE.INPUT=VALUE`` (in order) and ``--seed random|N`` to an API workflow.
+
+    Raises:
+        ParameterError: unknown or ambiguous node/input, or a value of the wrong type.
+        UsageError: a ``--set`` without ``=`` or a bad ``--seed``.
+    """
+    from comfyctl.workflow import params, seeds
+
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE (e.g. KSampler.seed=42)")
+        api = params.set_param(api, key, value, defs)
+    if seed is not None:
+        if seed == "random":
+            api = seeds.apply_seeds(api, defs, mode="randomize")
+        else:
+            try:
+                number = int(seed)
+            except ValueError:
+                raise UsageError(f"--seed {seed!r}: expected 'random' or an integer") from None
+            api = seeds.apply_seeds(api, defs, value=number)
+    return api

@@ -1,0 +1,246 @@
+"""Live progress of one prompt on stderr: a rich line on a terminal, plain lines otherwise.
+
+:class:`JobProgress` folds events into a small state (queue position, current node, nodes done of
+total, cached nodes, sampler steps, elapsed, ETA); :class:`ProgressDisplay` draws it. rich is
+imported only when a terminal display is actually drawn (house style: start fast).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["JobProgress", "ProgressDisplay", "nodes_to_run"]
+
+
+def nodes_to_run(api: Mapping[str, Any], output_nodes: set[str] | None) -> int:
+    """How many nodes the server will execute: those reachable from output nodes.
+
+    ComfyUI runs only what output nodes need (execution.py); without node definitions we cannot
+    tell output nodes apart, so every node counts.
+    """
+    if not output_nodes:
+        return len(api)
+    seen: set[str] = set()
+    stack = [n for n in output_nodes if n in api]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        inputs = (api.get(node) or {}).get("inputs") or {}
+        for value in inputs.values() if isinstance(inputs, Mapping) else ():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) in api:
+                stack.append(str(value[0]))
+    return len(seen) or len(api)
+
+
+class JobProgress:
+    """What is known about a running prompt, updated from its events."""
+
+    def __init__(
+        self,
+        api: Mapping[str, Any] | None = None,
+        total: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.api = api or {}
+        self.total = total if total is not None else len(self.api)
+        self.clock = clock
+        self.t0 = clock()
+        self.started_at: float | None = None
+        self.queue_position: int | None = None
+        self.done: set[str] = set()
+        self.cached: set[str] = set()
+        self.node: str | None = None
+        self.node_started: float | None = None
+        self.value = 0
+        self.max = 0
+        self.finished: str | None = None  # "success" / "error" / "interrupted"
+        # rich redraws from its own thread while events arrive on ours
+        self._lock = threading.Lock()
+
+    def title(self, node: str | None) -> str:
+        """``KSampler #3`` (or the node's title when it has one)."""
+        if node is None:
+            return ""
+        info = self.api.get(node) or self.api.get(node.split(".")[0]) or {}
+        title = (info.get("_meta") or {}).get("title") if isinstance(info, Mapping) else None
+        name = title or (info.get("class_type") if isinstance(info, Mapping) else None) or "node"
+        return f"{name} #{node}"
+
+    def feed(self, event: Any) -> bool:
+        """Apply one event; True when the display should change."""
+        with self._lock:
+            return self._feed(event)
+
+    def _feed(self, event: Any) -> bool:
+        kind = getattr(event, "type", "")
+        now = self.clock()
+        if kind == "queue_position":
+            changed = self.queue_position != event.position
+            self.queue_position = event.position
+            return changed
+        if kind == "execution_start":
+            self.started_at = now
+            self.queue_position = None
+            return True
+        if kind == "execution_cached":
+            self.cached.update(str(n) for n in event.nodes)
+            self.done.update(str(n) for n in event.nodes)
+            return bool(event.nodes)
+        if kind == "executing":
+            if self.started_at is None:
+                self.started_at = now
+                self.queue_position = None
+            if self.node is not None:
+                self.done.add(self.node)
+            self.node = event.node
+            self.node_started = now
+            self.value = self.max = 0
+            return True
+        if kind == "progress":
+            self.value, self.max = int(event.value), int(event.max)
+            if event.node is not None and event.node != self.node:
+                self.node = str(event.node)
+                self.node_started = now
+            return True
+        if kind == "executed":
+            if event.node is not None:
+                self.done.add(str(event.node))
+            return False
+        if kind == "execution_success":
+            if self.node is not None:
+                self.done.add(self.node)
+            self.finished, self.node = "success", None
+            return True
+        if kind in ("execution_error", "execution_interrupted"):
+            self.finished = "error" if kind == "execution_error" else "interrupted"
+            return True
+        return False
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def eta(self) -> float | None:
+        """Seconds left, from the share of work done (nodes, plus the current node's steps)."""
+        if self.started_at is None or self.total <= 0:
+            return None
+        fraction = len(self.done - self.cached) + (self.value / self.max if self.max else 0)
+        work = self.total - len(self.cached)
+        if fraction <= 0 or work <= 0:
+            return None
+        spent = self.clock() - self.started_at
+        return max(0.0, spent / fraction * work - spent)
+
+    def line(self) -> str:
+        """One status line (no colours): what a person needs to see right now."""
+        with self._lock:
+            return self._line()
+
+    def _line(self) -> str:
+        elapsed = _fmt_secs(self.elapsed)
+        if self.started_at is None:
+            where = (
+                "waiting"
+                if self.queue_position is None
+                else ("next in queue" if self.queue_position == 0 else f"queued, {self.queue_position} ahead")
+            )
+            return f"{where} · {elapsed}"
+        parts = [f"{min(len(self.done), self.total)}/{self.total} nodes"]
+        if self.cached:
+            parts.append(f"{len(self.cached)} cached")
+        if self.node is not None:
+            parts.append(self.title(self.node))
+        if self.max:
+            parts.append(f"step {self.value}/{self.max}")
+        parts.append(elapsed)
+        eta = self.eta()
+        if eta is not None and self.finished is None:
+            parts.append(f"ETA {_fmt_secs(eta)}")
+        return " · ".join(parts)
+
+
+def _fmt_secs(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+class _LiveLine:
+    """A spinner whose text is recomputed on every refresh (so elapsed/ETA keep moving)."""
+
+    def __init__(self, progress: JobProgress):
+        from rich.spinner import Spinner
+
+        self.progress = progress
+        self.spinner = Spinner("dots", style="cyan")
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        self.spinner.update(text=self.progress.line())
+        yield self.spinner
+
+
+class ProgressDisplay:
+    """Draw a :class:`JobProgress` on stderr.
+
+    ``mode``: ``"live"`` (rich, redrawn in place, on a terminal), ``"plain"`` (a line per node, and
+    at most one step line every few seconds, for logs) or ``"off"`` (``--quiet``).
+    """
+
+    PLAIN_EVERY = 5.0
+
+    def __init__(self, progress: JobProgress, mode: str):
+        self.progress = progress
+        self.mode = mode
+        self._live: Any = None
+        self._last_plain = 0.0
+        self._last_node: str | None = None
+
+    @classmethod
+    def for_stderr(cls, progress: JobProgress, *, quiet: bool) -> ProgressDisplay:
+        if quiet:
+            return cls(progress, "off")
+        try:
+            tty = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        return cls(progress, "live" if tty else "plain")
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.mode == "live":
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(
+                _LiveLine(self.progress), console=Console(stderr=True), refresh_per_second=8, transient=True
+            )
+            self._live.__enter__()
+        return self
+
+    def update(self, event: Any) -> None:
+        if not self.progress.feed(event) or self.mode == "off":
+            return
+        if self.mode == "live":
+            return  # rich redraws the line on its own refresh thread
+        node = self.progress.node
+        now = self.progress.clock()
+        if node != self._last_node or now - self._last_plain >= self.PLAIN_EVERY:
+            self._last_node, self._last_plain = node, now
+            if self.progress.finished is None:
+                print(self.progress.line(), file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def final(self, text: str) -> None:
+        """The clean last line, drawn once the live line is gone."""
+        if self.mode != "off":
+            print(text, file=sys.stderr, flush=True)
