@@ -7,8 +7,7 @@ strings reach the parameter and seed modules.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from comfyctl.errors import ComfyError, TransportError, UsageError, WorkflowError
 from comfyctl.nodedefs import NodeDefs
 
-__all__ = ["Loaded", "apply_overrides", "cached_definitions", "definitions", "read_workflow", "to_api"]
+__all__ = ["Loaded", "apply_overrides", "definitions", "read_workflow", "to_api"]
 
 
 @dataclass
@@ -60,10 +59,9 @@ def read_workflow(path: str | Path) -> Loaded:
     return Loaded(p, "api", dict(loaded.api or loaded.data), dict(loaded.ui) if loaded.ui else None)
 
 
-def definitions(object_info: str | Path | None, fetch: Callable[[], NodeDefs] | None) -> NodeDefs | None:
-    """Node definitions: the ``--object-info`` file, else ``fetch()`` (the server), else the cache.
-
-    Returns None only when ``fetch`` is None and nothing is cached.
+def definitions(object_info: str | Path | None, client: Any) -> NodeDefs:
+    """Node definitions: the ``--object-info`` file, else the server (fresh: combo choices such as
+    file lists change), else the inventory cache for that server.
 
     Raises:
         UsageError: the ``--object-info`` file is unreadable or not an object_info answer.
@@ -77,31 +75,14 @@ def definitions(object_info: str | Path | None, fetch: Callable[[], NodeDefs] | 
         if not isinstance(defs.raw, Mapping):
             raise UsageError(f"--object-info {object_info} is not an /object_info JSON object")
         return defs
-    if fetch is None:
-        return cached_definitions(None)
     try:
-        return fetch()
+        result: NodeDefs = client.node_defs()
+        return result
     except TransportError:
-        cached = cached_definitions(None)
-        if cached is None:
-            raise
-        return cached
+        from comfyctl import inventory
 
-
-def cached_definitions(server_url: str | None) -> NodeDefs | None:
-    """The inventory cache's node definitions, when the inventory module offers them."""
-    try:
-        inventory = importlib.import_module("comfyctl.inventory")
-    except ImportError:
-        return None
-    loader = getattr(inventory, "cached_node_defs", None)
-    if loader is None:
-        return None
-    try:
-        defs = loader(server_url)
-    except ComfyError:
-        return None
-    return defs if isinstance(defs, NodeDefs) else None
+        # cached copy (possibly stale); raises the TransportError again when nothing is cached
+        return inventory.load_node_defs(client)
 
 
 def to_api(loaded: Loaded, defs: NodeDefs | None) -> dict[str, Any]:

@@ -181,7 +181,7 @@ def run(
     api: dict[str, Any] | None = loaded.data if loaded.format == "api" else None
     try:
         try:
-            defs = wf.definitions(object_info, st.client.node_defs)
+            defs = wf.definitions(object_info, st.client)
         except TransportError:
             if loaded.format == "ui":
                 raise
@@ -289,12 +289,9 @@ def demo(out: Path, force_sandbox: bool) -> None:
             except TransportError:
                 pass
         if where is None:
-            import tempfile
-
             from comfyctl.testing import Sandbox
 
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="comfyctl-demo-")))
-            sb = stack.enter_context(Sandbox(port=0, root=root))
+            sb = stack.enter_context(Sandbox(port=0))  # its files live in a temp folder
             st.close()
             st.url, st.token = sb.url, None
             where = f"the built-in sandbox at {sb.url}"

@@ -27,7 +27,7 @@ _OBJECT_INFO = click.option(
 def _defs(object_info: Path | None) -> Any:
     from comfyctl.cli import _workflows as wf
 
-    return wf.definitions(object_info, lambda: state().client.node_defs())
+    return wf.definitions(object_info, state().client)
 
 
 @click.group("workflow", cls=ComfyGroup)
