@@ -66,6 +66,22 @@ MODEL_FOLDERS = (
     "model_patches",
     "audio_encoders",
 )
+#: Legacy combo inputs whose choices are the files of a model folder (core loaders).
+MODEL_COMBOS = {
+    "ckpt_name": "checkpoints",
+    "lora_name": "loras",
+    "vae_name": "vae",
+    "control_net_name": "controlnet",
+    "unet_name": "diffusion_models",
+    "clip_name": "text_encoders",
+    "clip_name1": "text_encoders",
+    "clip_name2": "text_encoders",
+    "clip_name3": "text_encoders",
+    "style_model_name": "style_models",
+    "gligen_name": "gligen",
+    "hypernetwork_name": "hypernetworks",
+    "config_name": "configs",
+}
 JOB_STATUSES = ("pending", "in_progress", "completed", "failed")
 #: Core loaders whose VALIDATE_INPUTS checks that the file exists (kind = word used in the message).
 FILE_LOADERS = {
@@ -102,15 +118,16 @@ class SandboxServer:
         if not os.path.exists(example):  # ComfyUI ships input/example.png; the fixture workflows load it
             _example_image().save(example)
         self.object_info = dict(object_info)
-        self.upload_inputs = [
-            (ct, name)
+        # Combos ComfyUI fills from folders at request time: uploads from input/, model names from models/.
+        self.dynamic_combos = [
+            (ct, name, "input" if spec[1].get("image_upload") else "models/" + MODEL_COMBOS[name])
             for ct, info in self.object_info.items()
             for name, spec in ((info.get("input") or {}).get("required") or {}).items()
             if isinstance(spec, list)
             and len(spec) > 1
             and isinstance(spec[0], list)
             and isinstance(spec[1], dict)
-            and spec[1].get("image_upload")
+            and (spec[1].get("image_upload") or name in MODEL_COMBOS)
         ]
         self.faults = faults
         self.token = token
@@ -156,19 +173,23 @@ class SandboxServer:
 
     # -- node definitions, with combo lists computed at request time like ComfyUI -------------------------
     def current_object_info(self) -> dict[str, Any]:
-        if not self.upload_inputs:
-            return self.object_info
-        files = sorted(
-            f
-            for f in os.listdir(self.dirs["input"])
-            if os.path.isfile(os.path.join(self.dirs["input"], f)) and f.lower().endswith(IMAGE_EXTENSIONS)
-        )
         info = dict(self.object_info)
-        for ct, name in self.upload_inputs:
+        listings: dict[str, list[str]] = {}
+        for ct, name, folder in self.dynamic_combos:
+            if folder not in listings:
+                if folder == "input":
+                    listings[folder] = sorted(
+                        f
+                        for f in os.listdir(self.dirs["input"])
+                        if os.path.isfile(os.path.join(self.dirs["input"], f))
+                        and f.lower().endswith(IMAGE_EXTENSIONS)
+                    )
+                else:
+                    listings[folder] = self.model_files(folder.split("/", 1)[1])
             entry = dict(info[ct])
             inputs = dict(entry["input"])
             required = dict(inputs["required"])
-            required[name] = [files, required[name][1]]
+            required[name] = [listings[folder], required[name][1]]
             inputs["required"] = required
             entry["input"] = inputs
             info[ct] = entry
