@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from comfyctl.errors import ComfyError, TransportError, UsageError, WorkflowError
+from comfyctl.errors import TransportError, UsageError, WorkflowError
 from comfyctl.nodedefs import NodeDefs
 
 __all__ = ["Loaded", "apply_overrides", "definitions", "read_workflow", "to_api"]
@@ -37,7 +37,7 @@ class Loaded:
 
 
 def read_workflow(path: str | Path) -> Loaded:
-    """Read and classify a workflow file (JSON, or a PNG/WebP ComfyUI saved).
+    """Read and classify a workflow file (JSON, a ``{"prompt": ...}`` body, or a PNG/WebP ComfyUI saved).
 
     Raises:
         WorkflowError: unreadable, empty, a directory, not JSON, neither API nor UI format.
@@ -45,18 +45,12 @@ def read_workflow(path: str | Path) -> Loaded:
     from comfyctl.workflow import load
 
     p = Path(path)
-    if p.is_dir():
-        raise WorkflowError(f"{p} is a directory, not a workflow file", hint="pass a .json workflow file")
-    try:
-        loaded = load.load(p)
-    except ComfyError:
-        raise
-    except OSError as exc:
-        raise WorkflowError(f"cannot read {p}: {exc.strerror or exc}") from exc
-    fmt = loaded.format
-    if fmt == "ui":
-        return Loaded(p, "ui", dict(loaded.ui or loaded.data), dict(loaded.ui or loaded.data))
-    return Loaded(p, "api", dict(loaded.api or loaded.data), dict(loaded.ui) if loaded.ui else None)
+    loaded = load.load(p)
+    if loaded.api is not None:
+        return Loaded(p, "api", dict(loaded.api), dict(loaded.ui) if loaded.ui else None)
+    if loaded.ui is None:  # load() guarantees one of them; keep the promise explicit
+        raise WorkflowError(f"{p} holds no workflow")
+    return Loaded(p, "ui", dict(loaded.ui), dict(loaded.ui))
 
 
 def definitions(object_info: str | Path | None, client: Any) -> NodeDefs:
@@ -108,14 +102,12 @@ def apply_overrides(
         ParameterError: unknown or ambiguous node/input, or a value of the wrong type.
         UsageError: a ``--set`` without ``=`` or a bad ``--seed``.
     """
-    from comfyctl.workflow import params, seeds
+    from comfyctl.workflow import params
 
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key:
-            raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE (e.g. KSampler.seed=42)")
-        api = params.set_param(api, key, value, defs)
+    api = params.set_params(api, sets, defs)
     if seed is not None:
+        from comfyctl.workflow import seeds
+
         if seed == "random":
             api = seeds.apply_seeds(api, defs, mode="randomize")
         else:
@@ -125,3 +117,12 @@ def apply_overrides(
                 raise UsageError(f"--seed {seed!r}: expected 'random' or an integer") from None
             api = seeds.apply_seeds(api, defs, value=number)
     return api
+
+
+def check(api: dict[str, Any], defs: NodeDefs) -> None:
+    """Validate offline before submitting (raises ValidationError with every problem)."""
+    from comfyctl.workflow import validate
+
+    checker = getattr(validate, "check", None)
+    if checker is not None:  # the server validates again anyway
+        checker(api, defs)

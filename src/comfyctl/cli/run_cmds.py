@@ -188,9 +188,7 @@ def run(
             defs = None  # an API workflow can still be saved for later (or fail at submit)
         api = wf.apply_overrides(wf.to_api(loaded, defs), sets, seed, defs)
         if not no_validate and defs is not None:
-            from comfyctl.workflow import validate
-
-            validate.check(api, defs)
+            wf.check(api, defs)
         extra = {"extra_pnginfo": {"workflow": loaded.ui}} if loaded.ui else None
         job = st.client.submit(api, front=front, extra_data=extra)
     except ServerUnreachable as exc:
@@ -296,10 +294,10 @@ def demo(out: Path, force_sandbox: bool) -> None:
             st.url, st.token = sb.url, None
             where = f"the built-in sandbox at {sb.url}"
         info(f"running the demo workflow on {where}")
-        from comfyctl.workflow import validate
+        from comfyctl.cli import _workflows as wf
 
         defs = st.client.node_defs()
-        validate.check(api, defs)
+        wf.check(api, defs)
         job = st.client.submit(api)
         result = follow(job, api, defs)
         doc = result_doc(result, save_outputs(result, out))
