@@ -133,7 +133,7 @@ def test_every_node_class_runs_as_placeholder(sandbox: Sandbox) -> None:
     prompt = workflow("outputs_zoo")
     prompt["1"]["inputs"]["image"] = "example.png"
     prompt["2"]["inputs"]["image"] = "example.png"
-    prompt_id, frames = run(sandbox, prompt)
+    _prompt_id, frames = run(sandbox, prompt)
     out = executed(frames)
     assert out["4"]["animated"] == [True] and out["4"]["images"][0]["filename"].endswith(".webp")
     assert out["10"]["images"][0]["filename"].endswith(".mp4") and out["10"]["animated"] == [True]
@@ -210,7 +210,7 @@ def test_interrupt_without_progress_waits_for_next_node(sandbox: Sandbox) -> Non
         frames = ws.until_done(prompt_id)
     interrupted = next(f["data"] for f in frames if f["type"] == "execution_interrupted")
     assert interrupted["node_id"] == "3" and sorted(interrupted["executed"]) == ["1", "2"]
-    assert [f["data"]["node"] for f in frames if f["type"] == "executing"][0] == "3"  # announced, then raised
+    assert next(f["data"]["node"] for f in frames if f["type"] == "executing") == "3"  # announced, raised
 
 
 def test_progress_and_previews_legacy_vs_metadata(sandbox: Sandbox) -> None:
