@@ -98,6 +98,9 @@ class _Widget:
     multiline: bool = False
     dynamic_prompts: bool = False
     dynamic_combo: Mapping[str, Any] | None = None  # option key -> {"required": {...}, ...}
+    kind: str = ""  # INT, FLOAT, COMBO, ... for value widgets; "control" for control widgets
+    options: Mapping[str, Any] = field(default_factory=dict)  # the input's spec options (min/max/step)
+    index: int | None = None  # position in widgets_values, once assigned
 
 
 def _spec_parts(spec: Any) -> tuple[Any, dict[str, Any]]:
@@ -123,30 +126,42 @@ def _widgets_for_spec(name: str, spec: Any) -> list[_Widget] | None:
         return None
     if isinstance(kind, (list, tuple)) or kind == "COMBO":
         choices = list(kind) if isinstance(kind, (list, tuple)) else list(opts.get("options") or [])
+        combo_opts = {**opts, "values": choices}
         if opts.get("multi_select"):
-            out = [_Widget(name, [])]
+            out = [_Widget(name, [], kind="COMBO", options=combo_opts)]
             if opts.get("control_after_generate"):
-                out += [_Widget("control_after_generate", "fixed", to_api=False)]
-                out += [_Widget("control_filter_list", "", to_api=False)]
+                out += [_Widget("control_after_generate", "fixed", to_api=False, kind="control")]
+                out += [_Widget("control_filter_list", "", to_api=False, kind="filter")]
             return out
-        out = [_Widget(name, _combo_default(choices, opts))]
+        out = [_Widget(name, _combo_default(choices, opts), kind="COMBO", options=combo_opts)]
         if opts.get("control_after_generate"):
-            out += [_Widget("control_after_generate", "randomize", to_api=False)]
-            out += [_Widget("control_filter_list", "", to_api=False)]
+            out += [_Widget("control_after_generate", "randomize", to_api=False, kind="control")]
+            out += [_Widget("control_filter_list", "", to_api=False, kind="filter")]
         return out
     if kind == "INT":
-        out = [_Widget(name, opts.get("default", 0) if opts.get("default") is not None else 0)]
+        out = [
+            _Widget(
+                name, opts.get("default") if opts.get("default") is not None else 0, kind="INT", options=opts
+            )
+        ]
         # useIntWidget: `control_after_generate ?? name in (seed, noise_seed)`
         control = opts["control_after_generate"] if opts.get("control_after_generate") is not None else None
         if control is None:
             control = name in _SEED_NAMES
         if control:
-            out.append(_Widget("control_after_generate", "randomize", to_api=False))
+            out.append(_Widget("control_after_generate", "randomize", to_api=False, kind="control"))
         return out
     if kind == "FLOAT":
-        out = [_Widget(name, opts.get("default") if opts.get("default") is not None else 0)]
+        out = [
+            _Widget(
+                name,
+                opts.get("default") if opts.get("default") is not None else 0,
+                kind="FLOAT",
+                options=opts,
+            )
+        ]
         if opts.get("control_after_generate"):
-            out.append(_Widget("control_after_generate", "fixed", to_api=False))
+            out.append(_Widget("control_after_generate", "fixed", to_api=False, kind="control"))
         return out
     if kind == "BOOLEAN":
         return [_Widget(name, opts.get("default") if opts.get("default") is not None else False)]
@@ -259,6 +274,7 @@ def _assign_widget_values(widgets: list[_Widget], values: Any) -> None:
             if n >= len(values):
                 break
             w.value = values[n]
+            w.index = n
             n += 1
             if w.dynamic_combo is not None:
                 _expand_dynamic_combo(widgets, i)
@@ -279,6 +295,24 @@ def _expand_dynamic_combo(widgets: list[_Widget], index: int) -> None:
         for child, spec in (chosen.get(section) or {}).items():
             children += _widgets_for_spec(prefix + child, spec) or []
     widgets[index + 1 : index + 1] = children
+
+
+def _widget_layout(node_def: NodeDef, values: Any) -> list[_Widget] | None:
+    """The widgets of a node with each one's position in ``widgets_values``.
+
+    None when the saved list needed the legacy forceInput migration (positions are not reliable).
+    """
+    specs = _ordered_specs(node_def)
+    widgets: list[_Widget] = []
+    for name, spec in specs:
+        widgets += _widgets_for_spec(name, spec) or []
+    if (
+        isinstance(values, list)
+        and _migrate_widget_values(specs, {w.name for w in widgets}, values) != values
+    ):
+        return None
+    _assign_widget_values(widgets, values)
+    return widgets
 
 
 def _build_widgets(node_def: NodeDef, values: Any) -> list[_Widget]:
