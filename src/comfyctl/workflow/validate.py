@@ -76,13 +76,11 @@ def _soft_switch(values: Mapping[str, Any]) -> bool | str:
     return True
 
 
-def _kling_camera(values: Mapping[str, Any]) -> bool | str | None:
-    # The real node returns None (not True) when the configuration is fine, so the server always
-    # reports custom_validation_failed ("<input> - None") for it. Reproduced on purpose.
+def _kling_camera(values: Mapping[str, Any]) -> bool | str:
     configs = [values[k] for k in ("horizontal_movement", "vertical_movement", "pan", "tilt", "roll", "zoom")]
     if not any(not math.isclose(v, 0.0) for v in configs):
         return "Invalid camera control configs: at least one of the values must be non-zero"
-    return None
+    return True
 
 
 def _flux_ultra_aspect(values: Mapping[str, Any]) -> bool:
@@ -130,27 +128,35 @@ class ValidatorSpec:
     kwargs: bool = False
     v3: bool = False
     default: Validator | None = field(default=None, compare=False)
+    #: (file, line, source) of the file-existence check, for tracebacks of file loaders
+    source: tuple[str, int, str] | None = None
 
     @property
     def function_name(self) -> str:
         return "validate_inputs" if self.v3 else "VALIDATE_INPUTS"
 
 
-def _file_spec(qualname: str, arg: str, kind: str, *, v3: bool = False) -> ValidatorSpec:
-    first = "cls" if v3 and qualname == "LoadAudio" else "s"
-    return ValidatorSpec(qualname, (first, arg), (arg,), v3=v3, default=_file_loader_default(kind))
+def _file_spec(
+    qualname: str, arg: str, kind: str, where: tuple[str, int], *, v3: bool = False, first: str = "s"
+) -> ValidatorSpec:
+    source = (where[0], where[1], f"if not folder_paths.exists_annotated_filepath({arg}):")
+    return ValidatorSpec(
+        qualname, (first, arg), (arg,), v3=v3, default=_file_loader_default(kind), source=source
+    )
 
 
 #: Core classes (ComfyUI 0.8.0) that define VALIDATE_INPUTS / validate_inputs, found by reading
 #: nodes.py, comfy_extras/ and comfy_api_nodes/ (subclasses inherit the parent's function).
 KNOWN_VALIDATORS: Mapping[str, ValidatorSpec] = {
-    "LoadImage": _file_spec("LoadImage", "image", "image"),
-    "LoadImageMask": _file_spec("LoadImageMask", "image", "image"),
-    "LoadImageOutput": _file_spec("LoadImageOutput", "image", "image"),
-    "WebcamCapture": _file_spec("WebcamCapture", "image", "image"),
-    "LoadLatent": _file_spec("LoadLatent", "latent", "latent"),
-    "LoadAudio": _file_spec("LoadAudio", "audio", "audio", v3=True),
-    "LoadVideo": _file_spec("LoadVideo", "file", "video", v3=True),
+    "LoadImage": _file_spec("LoadImage", "image", "image", ("nodes.py", 1719)),
+    "LoadImageMask": _file_spec("LoadImageMask", "image", "image", ("nodes.py", 1768)),
+    "LoadImageOutput": _file_spec("LoadImageOutput", "image", "image", ("nodes.py", 1719)),
+    "WebcamCapture": _file_spec("WebcamCapture", "image", "image", ("nodes.py", 1719)),
+    "LoadLatent": _file_spec("LoadLatent", "latent", "latent", ("nodes.py", 545)),
+    "LoadAudio": _file_spec(
+        "LoadAudio", "audio", "audio", ("comfy_extras/nodes_audio.py", 287), v3=True, first="cls"
+    ),
+    "LoadVideo": _file_spec("LoadVideo", "file", "video", ("comfy_extras/nodes_video.py", 195), v3=True),
     "ComfySoftSwitchNode": ValidatorSpec(
         "SoftSwitchNode", ("cls", "switch", "on_false", "on_true"), ("switch",), v3=True, default=_soft_switch
     ),
@@ -180,40 +186,123 @@ KNOWN_VALIDATORS: Mapping[str, ValidatorSpec] = {
 # Tracebacks: the server sends traceback.format_tb() lines; ours name the same places in 0.8.0
 # ---------------------------------------------------------------------------------------------
 
-_EXECUTION_PY = "ComfyUI/execution.py"
-_SITES: dict[str, tuple[int, str, str]] = {
-    "prompt": (1043, "validate_prompt", "m = await validate_inputs(prompt_id, prompt, o, validated)"),
-    "inner": (838, "validate_inputs", "r = await validate_inputs(prompt_id, prompt, o_id, validated)"),
-    "inputs": (755, "validate_inputs", "inputs = prompt[unique_id]['inputs']"),
+#: Where the install lives in our made-up tracebacks (a real server shows its own absolute path).
+TRACEBACK_ROOT = "ComfyUI"
+
+# site -> (file, line, function, source line, (failing expression, length of its "~" part) or None)
+_SITES: dict[str, tuple[str, int, str, str, tuple[str, int] | None]] = {
+    "prompt": (
+        "execution.py",
+        1043,
+        "validate_prompt",
+        "m = await validate_inputs(prompt_id, prompt, o, validated)",
+        ("await validate_inputs(prompt_id, prompt, o, validated)", 0),
+    ),
+    "inner": (
+        "execution.py",
+        838,
+        "validate_inputs",
+        "r = await validate_inputs(prompt_id, prompt, o_id, validated)",
+        ("await validate_inputs(prompt_id, prompt, o_id, validated)", 0),
+    ),
+    "inputs": (
+        "execution.py",
+        755,
+        "validate_inputs",
+        "inputs = prompt[unique_id]['inputs']",
+        ("prompt[unique_id]['inputs']", 17),
+    ),
     "finalize": (
+        "execution.py",
         768,
         "validate_inputs",
         "class_inputs, _, v3_data = _io.get_finalized_class_inputs(class_inputs, inputs)",
+        ("_io.get_finalized_class_inputs(class_inputs, inputs)", 0),
     ),
-    "contains": (786, "validate_inputs", "if x not in inputs:"),
-    "value": (800, "validate_inputs", "val = inputs[x]"),
-    "link_node": (818, "validate_inputs", "o_class_type = prompt[o_id]['class_type']"),
-    "link_slot": (820, "validate_inputs", "received_type = r[val[1]]"),
-    "min": (899, "validate_inputs", 'if "min" in extra_info and val < extra_info["min"]:'),
-    "max": (912, "validate_inputs", 'if "max" in extra_info and val > extra_info["max"]:'),
-    "combo": (931, "validate_inputs", "if val not in combo_options:"),
+    "contains": ("execution.py", 786, "validate_inputs", "if x not in inputs:", ("x not in inputs", 0)),
+    "value": ("execution.py", 800, "validate_inputs", "val = inputs[x]", ("inputs[x]", 6)),
+    "link_node": (
+        "execution.py",
+        818,
+        "validate_inputs",
+        "o_class_type = prompt[o_id]['class_type']",
+        ("prompt[o_id]", 6),
+    ),
+    "link_slot": ("execution.py", 820, "validate_inputs", "received_type = r[val[1]]", ("r[val[1]]", 1)),
+    "min": (
+        "execution.py",
+        899,
+        "validate_inputs",
+        'if "min" in extra_info and val < extra_info["min"]:',
+        ('val < extra_info["min"]', 0),
+    ),
+    "max": (
+        "execution.py",
+        912,
+        "validate_inputs",
+        'if "max" in extra_info and val > extra_info["max"]:',
+        ('val > extra_info["max"]', 0),
+    ),
     "input_data": (
+        "execution.py",
         957,
         "validate_inputs",
         "input_data_all, _, v3_data = get_input_data(inputs, obj_class, unique_id)",
+        ("get_input_data(inputs, obj_class, unique_id)", 0),
     ),
     "custom": (
+        "execution.py",
         965,
         "validate_inputs",
         "ret = await _async_map_node_over_list(prompt_id, unique_id, obj_class, input_filtered, "
         "validate_function_name, v3_data=v3_data)",
+        (
+            "await _async_map_node_over_list(prompt_id, unique_id, obj_class, input_filtered, "
+            "validate_function_name, v3_data=v3_data)",
+            0,
+        ),
+    ),
+    "map_empty": ("execution.py", 299, "_async_map_node_over_list", "await process_inputs({})", None),
+    "map_each": (
+        "execution.py",
+        303,
+        "_async_map_node_over_list",
+        "await process_inputs(input_dict, i)",
+        None,
+    ),
+    "call": ("execution.py", 291, "process_inputs", "result = f(**inputs)", ("f(**inputs)", 0)),
+    "v3_call": (
+        "comfy_api/internal/__init__.py",
+        149,
+        "wrapped_func",
+        "return method(locked_class, **inputs)",
+        ("method(locked_class, **inputs)", 0),
+    ),
+    "exists": (
+        "folder_paths.py",
+        272,
+        "exists_annotated_filepath",
+        "name, base_dir = annotated_filepath(name)",
+        ("annotated_filepath(name)", 0),
+    ),
+    "endswith": (
+        "folder_paths.py",
+        244,
+        "annotated_filepath",
+        'if name.endswith("[output]"):',
+        ("name.endswith", 0),
     ),
 }
 
 
-def _frame(site: str) -> str:
-    line, func, source = _SITES[site]
-    return f'  File "{_EXECUTION_PY}", line {line}, in {func}\n    {source}\n'
+def _frame(site: str | tuple[str, int, str, str, tuple[str, int] | None]) -> str:
+    """One ``traceback.format_tb`` entry (Python 3.11 style, with its caret line when there is one)."""
+    path, line, func, source, anchor = _SITES[site] if isinstance(site, str) else site
+    text = f'  File "{TRACEBACK_ROOT}/{path}", line {line}, in {func}\n    {source}\n'
+    if anchor is not None:
+        expr, tildes = anchor
+        text += " " * (4 + source.index(expr)) + "~" * tildes + "^" * (len(expr) - tildes) + "\n"
+    return text
 
 
 def _type_name(exc: BaseException) -> str:
@@ -406,17 +495,26 @@ class _Run:
         self.validators = validators
         self.validated: dict[Any, tuple[bool, list[dict[str, Any]]]] = {}
         self.site = "inputs"  # where the server would be if a Python operation raised now
+        self.active: set[Any] = set()  # nodes on the current recursion path
 
     def node(self, uid: Any) -> tuple[bool, list[dict[str, Any]]]:
         """Validate one node; raise :class:`_NodeFailed` where the server's ``validate_inputs`` raises."""
         if uid in self.validated:
             return self.validated[uid]
+        if uid in self.active:
+            # A dependency cycle. The server recurses until RecursionError; the error it records
+            # deep down is overwritten when the outer frames of the same nodes finish, so every
+            # node on the cycle ends up invalid with only its own errors. Same outcome, no recursion.
+            return (False, [])
+        self.active.add(uid)
         try:
             result = self._node(uid)
         except _NodeFailed:
             raise
         except Exception as exc:  # prompt[uid]["inputs"] failed on the JSON, as on the server
             raise _NodeFailed(exc, [_frame("inputs")]) from exc
+        finally:
+            self.active.discard(uid)
         self.validated[uid] = result
         return result
 
@@ -625,14 +723,25 @@ class _Run:
         if "input_types" in spec.args:
             filtered["input_types"] = received_types
         self.site = "custom"
-        missing = [a for a in spec.required if a not in filtered]
-        if missing:
-            raise TypeError(f"{spec.qualname}.{spec.function_name}() {_missing_args(missing)}")
         fn = self.validators.get(class_type, spec.default)
         try:
+            missing = [a for a in spec.required if a not in filtered]
+            if missing:
+                raise TypeError(f"{spec.qualname}.{spec.function_name}() {_missing_args(missing)}")
             result = fn(filtered) if fn is not None else True
         except Exception as exc:
-            raise _NodeFailed(exc, [_frame("custom")]) from exc
+            frames = [_frame("custom"), _frame("map_each" if filtered else "map_empty"), _frame("call")]
+            if spec.v3:
+                frames.append(_frame("v3_call"))
+            if spec.source and isinstance(exc, AttributeError) and "endswith" in str(exc):
+                path, line, source = spec.source
+                anchor = (source[7:-1], 0)  # folder_paths.exists_annotated_filepath(...)
+                frames += [
+                    _frame((path, line, spec.function_name, source, anchor)),
+                    _frame("exists"),
+                    _frame("endswith"),
+                ]
+            raise _NodeFailed(exc, frames) from exc
         if result is True:
             return []
         errors = []
