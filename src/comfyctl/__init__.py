@@ -5,11 +5,15 @@
 ...     result = comfy.run(workflow)
 ...     comfy.download_all(result, "outputs")
 
-Importing this package loads httpx and websockets only; the CLI (click, rich), the sandbox
+Importing this package loads no I/O library; ``Client``/``AsyncClient`` load httpx and
+websockets on first use; the CLI (click, rich), the sandbox
 (aiohttp, Pillow) and the MCP SDK load when used.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from comfyctl.errors import (
     AuthError,
@@ -35,30 +39,83 @@ from comfyctl.errors import (
     WorkflowError,
 )
 from comfyctl.nodedefs import InputSpec, NodeDef, NodeDefs
+from comfyctl.results import (
+    Device,
+    OutputFile,
+    QueueItem,
+    QueueState,
+    Result,
+    SystemStats,
+    Timing,
+    UploadedFile,
+)
+from comfyctl.settings import Settings
 
 __version__ = "0.1.0"
 
+if _TYPE_CHECKING:
+    from comfyctl.aio import AsyncClient, AsyncJob
+    from comfyctl.client import Client, Job
+
+# The I/O layers load lazily: httpx imports its own CLI (click, rich, pygments) when they are
+# installed, and `import comfyctl` must stay light for the CLI's start-up time.
+_LAZY = {
+    "Client": "comfyctl.client",
+    "Job": "comfyctl.client",
+    "AsyncClient": "comfyctl.aio",
+    "AsyncJob": "comfyctl.aio",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'comfyctl' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "AsyncClient",
+    "AsyncJob",
     "AuthError",
+    "Client",
     "ComfyError",
     "ConversionError",
+    "Device",
     "ExecutionError",
     "HTTPError",
     "InputSpec",
     "Interrupted",
+    "Job",
     "JobError",
     "JobLost",
     "NodeDef",
     "NodeDefs",
     "NotFound",
+    "OutputFile",
     "ParameterError",
     "PromptRejected",
+    "QueueItem",
+    "QueueState",
     "RequestTimeout",
     "RequestTooLarge",
+    "Result",
     "ServerError",
     "ServerUnreachable",
+    "Settings",
+    "SystemStats",
+    "Timing",
     "TransportError",
     "UnsafePath",
+    "UploadedFile",
     "UsageError",
     "ValidationError",
     "WaitTimeout",

@@ -1,0 +1,199 @@
+"""The job state machine (pure): feed it events and queue reads, ask "done? how? what next?".
+
+Both clients drive one :class:`JobState` per waiting job; it never does I/O. The rules it encodes
+(comfyui-api.md §8): completion is ``executing`` with node None for our prompt (history exists
+then); ``execution_success`` arrives before the history entry, so it is not the end;
+``execution_error`` / ``execution_interrupted`` say how it ended; a prompt in neither the queue
+nor the history is lost; between events, a waiting client reconciles with ``/queue`` now and then
+so a silent socket can never turn into a hang.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from comfyctl.events import (
+    Event,
+    Executing,
+    ExecutionCached,
+    ExecutionFailed,
+    ExecutionInterrupted,
+    ExecutionStart,
+    ExecutionSuccess,
+    FeatureFlags,
+    Logs,
+    Preview,
+    QueuePosition,
+    Status,
+)
+from comfyctl.results import QueueState
+
+__all__ = ["POLL_MAX", "POLL_MIN", "TICK", "EventRouter", "JobState", "QueueVerdict", "Tick"]
+
+#: Polling interval bounds (seconds) when no WebSocket is available.
+POLL_MIN = 0.05
+POLL_MAX = 1.0
+_POLL_GROWTH = 1.5
+#: With a socket: reconcile with /queue after this much silence about our prompt...
+IDLE_RECONCILE = 2.0
+#: ...and at most this often on queue-change broadcasts while pending (positions wanted or not).
+STATUS_RECONCILE = {True: 0.1, False: 1.0}
+
+QueueVerdict = Literal["pending", "running", "absent"]
+
+
+@dataclass
+class JobState:
+    """What is known about one prompt, from events and polls."""
+
+    prompt_id: str
+    want_positions: bool = False
+    started: bool = False
+    finished: bool = False
+    outcome: Literal["success", "error", "interrupted"] | None = None
+    executed: list[str] = field(default_factory=list)
+    cached: tuple[str, ...] = ()
+    last_position: tuple[int, int] | None = None
+    poll_interval: float = POLL_MIN
+    last_reconcile: float = float("-inf")
+    last_activity: float = 0.0
+
+    def feed(self, event: Event, now: float = 0.0) -> bool:
+        """Update from one event; True when the event belongs to this job (yield it)."""
+        if event.prompt_id is not None and event.prompt_id != self.prompt_id:
+            return False
+        self.last_activity = now
+        if isinstance(event, ExecutionStart):
+            self.started = True
+        elif isinstance(event, ExecutionCached):
+            self.started = True
+            self.cached = event.nodes
+        elif isinstance(event, Executing):
+            if event.node is None:
+                if event.prompt_id is None:  # a node-less executing without id is not ours to trust
+                    return False
+                self.finished = True
+                self.outcome = self.outcome or "success"
+            else:
+                self.started = True
+                if event.node not in self.executed:
+                    self.executed.append(event.node)
+        elif isinstance(event, ExecutionSuccess):
+            self.outcome = "success"
+        elif isinstance(event, ExecutionFailed):
+            # "ExecutionBlocked" is a node refusing to run one branch: the prompt goes on.
+            if event.exception_type != "ExecutionBlocked":
+                self.outcome = "error"
+        elif isinstance(event, ExecutionInterrupted):
+            self.outcome = "interrupted"
+        return True
+
+    # -- reconciliation with /queue ---------------------------------------------------------------
+
+    def on_queue(self, queue: QueueState) -> QueueVerdict:
+        """Where the prompt is according to a fresh ``/queue`` read ("absent": read the history)."""
+        if queue.is_running(self.prompt_id):
+            self.started = True
+            return "running"
+        if queue.position(self.prompt_id) is not None:
+            return "pending"
+        return "absent"
+
+    def position_event(self, queue: QueueState) -> QueuePosition | None:
+        """A :class:`QueuePosition` when the prompt waits and its place changed since last time."""
+        pos = queue.position(self.prompt_id)
+        if pos is None or self.started:
+            return None
+        now = (pos, len(queue.pending))
+        if now == self.last_position:
+            return None
+        self.last_position = now
+        return QueuePosition(position=pos, remaining=len(queue.pending), prompt_id=self.prompt_id)
+
+    def should_reconcile(self, now: float, *, status_tick: bool) -> bool:
+        """With a socket open: is it time to check ``/queue`` (after a broadcast or silence)?"""
+        if self.finished:
+            return False
+        if status_tick and not self.started:
+            due = now - self.last_reconcile >= STATUS_RECONCILE[self.want_positions]
+        else:
+            due = now - max(self.last_activity, self.last_reconcile) >= IDLE_RECONCILE
+        return due
+
+    def reconciled(self, now: float) -> None:
+        self.last_reconcile = now
+
+    def next_poll(self, changed: bool) -> float:
+        """Adaptive polling interval: back to ~50 ms on change, growing to ~1 s while nothing moves."""
+        self.poll_interval = POLL_MIN if changed else min(POLL_MAX, self.poll_interval * _POLL_GROWTH)
+        return self.poll_interval
+
+
+class Tick:
+    """What a router hands out after a queue-change broadcast: time to look at ``/queue``."""
+
+    def __repr__(self) -> str:
+        return "TICK"
+
+
+TICK = Tick()
+_MAX_BUFFERED = 4096
+_MAX_PREVIEWS = 64
+
+
+class EventRouter:
+    """Files the events of one shared socket under the prompt they belong to.
+
+    One WebSocket serves every job of a client (ComfyUI allows one socket per client id), so
+    frames for other prompts are kept for their jobs. Events without a prompt id (legacy
+    previews, node text, the reconnect-time ``executing``) go to the prompt that is running.
+    Buffers are bounded: a job nobody waits for cannot grow memory without limit.
+    """
+
+    def __init__(self) -> None:
+        self.queues: dict[str, deque[Event]] = {}
+        self.ticked: set[str] = set()
+        self.running: str | None = None
+        self.server_flags: dict[str, Any] = {}
+
+    def register(self, prompt_id: str) -> None:
+        self.queues.setdefault(prompt_id, deque(maxlen=_MAX_BUFFERED))
+
+    def unregister(self, prompt_id: str) -> None:
+        self.queues.pop(prompt_id, None)
+        self.ticked.discard(prompt_id)
+
+    def dispatch(self, event: Event) -> None:
+        if isinstance(event, Status):
+            self.ticked.update(list(self.queues))
+            return
+        if isinstance(event, FeatureFlags):
+            self.server_flags = dict(event.flags)
+            return
+        if isinstance(event, Logs):
+            return
+        pid = event.prompt_id
+        if isinstance(event, ExecutionStart):
+            self.running = pid
+        if pid is None:
+            pid = self.running
+        if isinstance(event, Executing) and event.node is None and event.prompt_id == self.running:
+            self.running = None
+        queue = self.queues.get(pid) if pid is not None else None
+        if queue is None:
+            return
+        if isinstance(event, Preview) and sum(isinstance(e, Preview) for e in queue) >= _MAX_PREVIEWS:
+            return
+        queue.append(event)
+
+    def take(self, prompt_id: str) -> Event | Tick | None:
+        """The next buffered event for ``prompt_id``, else TICK if a broadcast came, else None."""
+        queue = self.queues.get(prompt_id)
+        if queue:
+            return queue.popleft()
+        if prompt_id in self.ticked:
+            self.ticked.discard(prompt_id)
+            return TICK
+        return None

@@ -1,0 +1,521 @@
+"""ComfyUI's HTTP protocol as pure functions: request bodies, response parsing, error mapping.
+
+No I/O here: :mod:`comfyctl.client` and :mod:`comfyctl.aio` send what these functions build and
+hand the answers back. Wire quirks are named where they are handled (see comfyui-api.md §12).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlencode
+
+from comfyctl import errors
+from comfyctl.results import (
+    Device,
+    JobStatus,
+    OutputFile,
+    QueueItem,
+    QueueState,
+    Result,
+    SystemStats,
+    Timing,
+    UploadedFile,
+)
+
+#: Responses worth repeating an idempotent request for.
+RETRY_STATUSES = frozenset({502, 503, 504})
+#: Largest JSON body we quote in an error.
+_BODY_QUOTE = 2000
+
+_VIDEO = {".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"}
+_AUDIO = {".flac", ".mp3", ".opus", ".ogg", ".wav", ".m4a", ".aac"}
+_IMAGE = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
+_MODEL3D = {".glb", ".gltf", ".obj", ".fbx", ".stl", ".ply", ".usdz"}
+_KEY_KINDS = {
+    "gifs": "gif",
+    "video": "video",
+    "videos": "video",
+    "audio": "audio",
+    "3d": "3d",
+    "latents": "latent",
+    "latent": "latent",
+    "meshes": "3d",
+    "model_file": "3d",
+}
+
+
+def api(path: str) -> str:
+    """The ``/api`` form of a route (the frontend uses it); ``/internal`` has no ``/api`` twin."""
+    return path if path.startswith("/internal") else "/api" + path
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_prompt_id() -> str:
+    """Client-chosen prompt ids let us match events that arrive before the POST answer."""
+    return str(uuid.uuid4())
+
+
+def retry_delay(attempt: int, *, base: float = 0.1, cap: float = 2.0) -> float:
+    """Exponential backoff with full jitter (attempt 0 is the first retry)."""
+    return random.uniform(0.5, 1.0) * min(cap, base * (2**attempt))
+
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+def prompt_body(
+    workflow: Mapping[str, Any],
+    *,
+    client_id: str,
+    prompt_id: str,
+    front: bool = False,
+    number: float | None = None,
+    extra_data: Mapping[str, Any] | None = None,
+    partial_execution_targets: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The ``POST /prompt`` body.
+
+    Raises:
+        UsageError: the workflow is not an API-format mapping of node id → node.
+    """
+    if not isinstance(workflow, Mapping) or not workflow:
+        raise errors.UsageError("a workflow must be a non-empty mapping of node id to node (API format)")
+    if "nodes" in workflow and "links" in workflow:
+        raise errors.UsageError(
+            "this is a UI-format workflow; convert it to API format first",
+            hint="use comfyctl.workflow to load and convert it",
+        )
+    body: dict[str, Any] = {"prompt": dict(workflow), "client_id": client_id, "prompt_id": prompt_id}
+    if number is not None:
+        body["number"] = number
+    elif front:
+        body["front"] = True
+    if extra_data:
+        body["extra_data"] = dict(extra_data)
+    if partial_execution_targets is not None:
+        body["partial_execution_targets"] = [str(t) for t in partial_execution_targets]
+    return body
+
+
+def view_params(filename: str, subfolder: str = "", type: str = "output") -> dict[str, str]:
+    # /view keeps only the basename of `filename`: the subfolder must travel separately.
+    return {"filename": filename, "subfolder": subfolder, "type": type}
+
+
+def view_url(base_url: str, filename: str, subfolder: str = "", type: str = "output") -> str:
+    return f"{base_url}{api('/view')}?{urlencode(view_params(filename, subfolder, type))}"
+
+
+def history_params(max_items: int | None, offset: int | None) -> dict[str, int]:
+    params: dict[str, int] = {}
+    for name, value in (("max_items", max_items), ("offset", offset)):
+        if value is not None:
+            # The server answers 500 for non-integers; catch it here with a clear message.
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise errors.UsageError(f"{name} must be a non-negative integer, got {value!r}")
+            params[name] = value
+    return params
+
+
+# -- responses ------------------------------------------------------------------------------------
+
+
+def decode_json(text: str, *, method: str, url: str, status: int = 200) -> Any:
+    """Parse a JSON answer; a non-JSON 2xx body is a server fault, not a crash."""
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError as exc:
+        raise errors.HTTPError(
+            f"{method} {url}: the server answered {status} with a body that is not JSON",
+            status=status,
+            method=method,
+            url=url,
+            body=text[:_BODY_QUOTE],
+            hint="is this URL a ComfyUI server (and not a proxy's HTML page)?",
+        ) from exc
+
+
+def expect(data: Any, kind: type, *, method: str, url: str) -> Any:
+    if not isinstance(data, kind):
+        raise errors.HTTPError(
+            f"{method} {url}: expected a JSON {kind.__name__}, got {type(data).__name__}",
+            status=200,
+            method=method,
+            url=url,
+            body=json.dumps(data)[:_BODY_QUOTE],
+        )
+    return data
+
+
+def error_for_status(
+    status: int,
+    *,
+    method: str,
+    url: str,
+    body: str,
+    content_type: str = "",
+    prompt: Mapping[str, Any] | None = None,
+    log_tail: str | None = None,
+    authenticated: bool = False,
+) -> errors.ComfyError:
+    """The one place an unexpected HTTP status becomes a :class:`ComfyError`.
+
+    ``body`` must already be redacted. ``prompt`` is the workflow when the request was
+    ``POST /prompt`` (a 400 then becomes :class:`PromptRejected`).
+    """
+    common: dict[str, Any] = {"status": status, "method": method, "url": url, "body": body}
+    if status == 400 and prompt is not None:
+        data = _maybe_json(body)
+        if isinstance(data, dict) and ("error" in data or "node_errors" in data):
+            summary, problems = _describe_rejection(data, prompt)
+            return errors.PromptRejected(summary, body=data, problems=problems)
+    if status in (401, 403):
+        if status == 403 and not body.strip():
+            reason = (
+                "the server refused the request (403): an auth proxy wants credentials, "
+                "or ComfyUI's Origin check rejected it"
+            )
+        else:
+            reason = f"the server refused the request ({status})"
+        hint = (
+            "check the token or the user:password in the URL"
+            if authenticated
+            else errors.AuthError.default_hint
+        )
+        return errors.AuthError(f"{method} {url}: {reason}", hint=hint, **common)
+    if status == 404:
+        return errors.NotFound(f"{method} {url}: not found (404)", **common)
+    if status == 413:
+        return errors.RequestTooLarge(
+            f"{method} {url}: {_first_line(body) or 'request body too large'}", **common
+        )
+    if status >= 500:
+        # ComfyUI answers unhandled exceptions with a text/plain "500 Internal Server Error" page.
+        text = _first_line(body) if "json" not in content_type else _error_text(body)
+        return errors.ServerError(
+            f"{method} {url}: server error {status}" + (f": {text}" if text else ""),
+            log_tail=log_tail,
+            **common,
+        )
+    text = _error_text(body)
+    return errors.HTTPError(
+        f"{method} {url}: unexpected status {status}" + (f": {text}" if text else ""), **common
+    )
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    return ""
+
+
+def _error_text(body: str) -> str:
+    """``{"error": "..."}`` (jobs API) or ``{"error": {"message": ...}}`` → its text."""
+    data = _maybe_json(body)
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, str):
+            return err
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return _first_line(body)
+
+
+def _describe_rejection(
+    body: dict[str, Any], prompt: Mapping[str, Any]
+) -> tuple[str, list[errors.NodeProblem]]:
+    try:
+        from comfyctl.workflow.validate import describe_rejection  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pragma: no cover - the validator ships in the same package
+        err = body.get("error")
+        text = err.get("message") if isinstance(err, dict) else err
+        return f"the server rejected the workflow: {text or 'invalid prompt'}", []
+    return describe_rejection(body, prompt)
+
+
+def log_tail(logs: Any, lines: int = 30) -> str | None:
+    """The last lines of ``/internal/logs`` (a JSON string), or None."""
+    if not isinstance(logs, str) or not logs.strip():
+        return None
+    return "\n".join(logs.rstrip().splitlines()[-lines:])
+
+
+def parse_submit(data: Any, *, method: str, url: str) -> tuple[str | None, float | None, dict[str, Any]]:
+    """``{"prompt_id", "number", "node_errors"}`` → (prompt id, number, node_errors)."""
+    expect(data, dict, method=method, url=url)
+    number = data.get("number")
+    node_errors = data.get("node_errors") or {}
+    return (
+        None if data.get("prompt_id") is None else str(data["prompt_id"]),
+        float(number) if isinstance(number, (int, float)) else None,
+        node_errors if isinstance(node_errors, dict) else {},
+    )
+
+
+def parse_queue(data: Any) -> QueueState:
+    """``GET /queue`` → :class:`QueueState` with ``pending`` in run order.
+
+    ComfyUI sends ``queue_pending`` as its raw heap array; the run order is (number, prompt id).
+    """
+
+    def items(key: str, running: bool) -> list[QueueItem]:
+        out = []
+        for raw in (data or {}).get(key) or ():
+            if not isinstance(raw, (list, tuple)) or len(raw) < 2:
+                continue
+            number = raw[0] if isinstance(raw[0], (int, float)) else 0
+            out.append(
+                QueueItem(
+                    prompt_id=str(raw[1]),
+                    number=float(number),
+                    prompt=raw[2] if len(raw) > 2 and isinstance(raw[2], dict) else {},
+                    extra_data=raw[3] if len(raw) > 3 and isinstance(raw[3], dict) else {},
+                    outputs=tuple(str(o) for o in raw[4])
+                    if len(raw) > 4 and isinstance(raw[4], list)
+                    else (),
+                    running=running,
+                )
+            )
+        return out
+
+    pending = sorted(items("queue_pending", False), key=lambda i: (i.number, i.prompt_id))
+    return QueueState(running=tuple(items("queue_running", True)), pending=tuple(pending))
+
+
+def parse_system_stats(data: Any) -> SystemStats:
+    system = (data or {}).get("system") or {}
+    devices = tuple(
+        Device(
+            name=str(d.get("name")),
+            type=str(d.get("type")),
+            index=d.get("index"),
+            vram_total=d.get("vram_total"),
+            vram_free=d.get("vram_free"),
+        )
+        for d in (data or {}).get("devices") or ()
+        if isinstance(d, dict)
+    )
+    return SystemStats(
+        comfyui_version=system.get("comfyui_version"),
+        python_version=system.get("python_version"),
+        pytorch_version=system.get("pytorch_version"),
+        os=system.get("os"),
+        ram_total=system.get("ram_total"),
+        ram_free=system.get("ram_free"),
+        devices=devices,
+        argv=tuple(str(a) for a in system.get("argv") or ()),
+        raw=data or {},
+    )
+
+
+def parse_upload(data: Any, *, method: str, url: str) -> UploadedFile:
+    expect(data, dict, method=method, url=url)
+    if not data.get("name"):
+        raise errors.HTTPError(
+            f"{method} {url}: the answer names no file",
+            status=200,
+            method=method,
+            url=url,
+            body=json.dumps(data)[:_BODY_QUOTE],
+        )
+    return UploadedFile(
+        name=str(data["name"]),
+        subfolder=str(data.get("subfolder") or ""),
+        type=str(data.get("type") or "input"),
+    )
+
+
+# -- history entry → Result -----------------------------------------------------------------------
+
+
+def file_kind(ui_key: str, filename: str) -> str:
+    """What an output file is, from its UI key and extension (videos come under ``images``)."""
+    ext = PurePosixPath(filename).suffix.lower()
+    if ext in _VIDEO:
+        return "video"
+    if ext == ".svg":
+        return "svg"
+    if ui_key in _KEY_KINDS:
+        return _KEY_KINDS[ui_key]
+    if ext in _IMAGE or ext == ".gif":
+        return "gif" if ext == ".gif" else "image"
+    if ext in _AUDIO:
+        return "audio"
+    if ext in _MODEL3D:
+        return "3d"
+    if ext == ".latent":
+        return "latent"
+    return "image" if ui_key == "images" else "file"
+
+
+def outputs_from_ui(node_id: str, ui: Any, base_url: str = "") -> tuple[list[OutputFile], list[str]]:
+    """Every file record (any list of dicts with ``filename``) and text in one node's UI dict."""
+    files: list[OutputFile] = []
+    texts: list[str] = []
+    if not isinstance(ui, Mapping):
+        return files, texts
+    animated_flags = ui.get("animated")
+    animated = bool(isinstance(animated_flags, list) and any(a is True for a in animated_flags))
+    for key, value in ui.items():
+        if not isinstance(value, list):
+            continue
+        if key == "text":
+            texts.extend(v if isinstance(v, str) else json.dumps(v) for v in value)
+            continue
+        for item in value:
+            if isinstance(item, Mapping) and isinstance(item.get("filename"), str) and item["filename"]:
+                name = item["filename"]
+                sub = str(item.get("subfolder") or "")
+                ftype = str(item.get("type") or "output")
+                files.append(
+                    OutputFile(
+                        node_id=str(node_id),
+                        filename=name,
+                        subfolder=sub,
+                        type=ftype,
+                        kind=file_kind(key, name),
+                        ui_key=key,
+                        animated=animated,
+                        url=view_url(base_url, name, sub, ftype),
+                    )
+                )
+    return files, texts
+
+
+def reachable_nodes(prompt: Mapping[str, Any], roots: Iterable[str]) -> list[str]:
+    """Nodes the outputs depend on (what the executor runs), roots included."""
+    seen: set[str] = set()
+    stack = [str(r) for r in roots]
+    while stack:
+        nid = stack.pop()
+        if nid in seen or nid not in prompt:
+            continue
+        seen.add(nid)
+        node = prompt[nid]
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        for value in (inputs or {}).values():
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                stack.append(value[0])
+    return sorted(seen, key=lambda n: (len(n), n))
+
+
+def result_from_history(prompt_id: str, entry: Mapping[str, Any], base_url: str = "") -> Result:
+    """One ``/history/{id}`` entry → :class:`Result` (status told apart by the last message)."""
+    status_block = entry.get("status") or {}
+    messages = [m for m in status_block.get("messages") or () if isinstance(m, (list, tuple)) and len(m) == 2]
+    by_name = {m[0]: m[1] for m in messages if isinstance(m[1], dict)}
+    # An interrupt is stored as status_str "error"; only the message name tells them apart.
+    status: JobStatus
+    if "execution_interrupted" in by_name:
+        status = "interrupted"
+    elif "execution_error" in by_name or status_block.get("status_str") == "error":
+        status = "error"
+    else:
+        status = "success"
+    outputs: list[OutputFile] = []
+    texts: dict[str, tuple[str, ...]] = {}
+    for node_id, ui in (entry.get("outputs") or {}).items():
+        files, node_texts = outputs_from_ui(str(node_id), ui, base_url)
+        outputs.extend(files)
+        if node_texts:
+            texts[str(node_id)] = tuple(node_texts)
+    cached = tuple(str(n) for n in (by_name.get("execution_cached") or {}).get("nodes") or ())
+    terminal = by_name.get("execution_error") or by_name.get("execution_interrupted")
+    if terminal is not None and isinstance(terminal.get("executed"), list):
+        executed = tuple(str(n) for n in terminal["executed"])
+    else:
+        # Success history does not list executed nodes: every node the outputs reach, minus cache.
+        stored = list(entry.get("prompt") or ())
+        graph = stored[2] if len(stored) > 2 and isinstance(stored[2], dict) else {}
+        roots = stored[4] if len(stored) > 4 and isinstance(stored[4], list) else []
+        executed = tuple(n for n in reachable_nodes(graph, roots) if n not in set(cached))
+    prompt_list = list(entry.get("prompt") or ())
+    extra_data = prompt_list[3] if len(prompt_list) > 3 and isinstance(prompt_list[3], dict) else {}
+    final = terminal or by_name.get("execution_success") or {}
+    timing = Timing(
+        created=_int(extra_data.get("create_time")),
+        started=_int((by_name.get("execution_start") or {}).get("timestamp")),
+        finished=_int(final.get("timestamp")),
+    )
+    error = None
+    if terminal is not None:
+        error = {k: v for k, v in terminal.items() if k not in ("current_inputs", "current_outputs")}
+    return Result(
+        prompt_id=prompt_id,
+        status=status,
+        outputs=tuple(outputs),
+        texts=texts,
+        executed=executed,
+        cached=cached,
+        timing=timing,
+        error=error,
+        raw=entry,
+    )
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def execution_error(prompt_id: str, payload: Mapping[str, Any]) -> errors.ExecutionError:
+    """An ``execution_error`` payload → :class:`ExecutionError` (``current_inputs`` left out)."""
+    node_id = _opt(payload.get("node_id"))
+    node_type = _opt(payload.get("node_type"))
+    exc_type = _opt(payload.get("exception_type"))
+    exc_msg = _opt(payload.get("exception_message"))
+    where = f"node {node_id} ({node_type})" if node_type else f"node {node_id}"
+    first = (exc_msg or "").strip().splitlines()[0] if (exc_msg or "").strip() else ""
+    return errors.ExecutionError(
+        f"prompt {prompt_id} failed in {where}: {exc_type or 'error'}" + (f": {first}" if first else ""),
+        prompt_id=prompt_id,
+        node_id=node_id,
+        node_type=node_type,
+        exception_type=exc_type,
+        exception_message=exc_msg,
+        traceback=[str(t) for t in payload.get("traceback") or ()],
+        hint="see the exception above; 'comfyctl' diagnosis can explain common failures",
+    )
+
+
+def interrupted(prompt_id: str, payload: Mapping[str, Any] | None) -> errors.Interrupted:
+    payload = payload or {}
+    node = _opt(payload.get("node_id"))
+    where = f" at node {node} ({payload.get('node_type')})" if node else ""
+    return errors.Interrupted(
+        f"prompt {prompt_id} was interrupted{where}",
+        prompt_id=prompt_id,
+        details={"node_id": node, "node_type": _opt(payload.get("node_type"))},
+    )
+
+
+def raise_for_result(result: Result) -> Result:
+    """Return a successful result; raise ExecutionError / Interrupted for the others."""
+    if result.status == "error":
+        raise execution_error(result.prompt_id, result.error or {})
+    if result.status == "interrupted":
+        raise interrupted(result.prompt_id, result.error)
+    return result
+
+
+def job_lost(prompt_id: str) -> errors.JobLost:
+    return errors.JobLost(f"prompt {prompt_id} is in neither the queue nor the history", prompt_id=prompt_id)
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)

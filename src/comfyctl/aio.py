@@ -1,0 +1,795 @@
+"""The asynchronous client: :class:`AsyncClient` and :class:`AsyncJob` (httpx + websockets.asyncio).
+
+The same names, signatures and behaviour as :mod:`comfyctl.client`, written against asyncio (it
+does not wrap the sync client, and the sync client does not wrap it: no ``asyncio.run`` anywhere,
+so both work inside Jupyter, MCP servers and any running loop). A test compares the two APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import ssl
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+import httpx
+
+from comfyctl import _protocol as proto
+from comfyctl._jobstate import IDLE_RECONCILE, TICK, EventRouter, JobState, Tick
+from comfyctl._safepath import safe_relpath
+from comfyctl.client import (
+    CancelOutcome,
+    FileType,
+    Sink,
+    SocketLost,
+    file_arg,
+    output_params,
+    ssl_context,
+    transport_error,
+    upload_form,
+    view_target,
+    ws_blocked,
+)
+from comfyctl.errors import ComfyError, RequestTimeout, ServerUnreachable, TransportError, WaitTimeout
+from comfyctl.events import Event, feature_flags_message, parse_event
+from comfyctl.nodedefs import NodeDefs
+from comfyctl.results import OutputFile, QueueState, Result, SystemStats, UploadedFile
+from comfyctl.settings import Settings
+
+__all__ = ["AsyncClient", "AsyncJob"]
+
+_CHUNK = 1 << 20
+_WS_MAX_SIZE = 1 << 28
+_LOG_TIMEOUT = 5.0
+#: After history shows the prompt, how long to drain its remaining events from the socket.
+_GRACE = 0.5
+
+
+class _AsyncHub(EventRouter):
+    """One WebSocket for one client id (see ``comfyctl.client._Hub``); whoever waits reads."""
+
+    def __init__(self, client: AsyncClient, client_id: str):
+        super().__init__()
+        self.client = client
+        self.client_id = client_id
+        self.ws: Any = None
+        self.blocked = False
+        self.read_lock = asyncio.Lock()
+        self.connect_lock = asyncio.Lock()
+        self.changed = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.ws is not None
+
+    async def ensure(self) -> bool:
+        async with self.connect_lock:
+            if self.ws is not None or self.blocked:
+                return self.ws is not None
+            settings = self.client.settings
+            url = f"{settings.ws_base}/ws?clientId={self.client_id}"
+            try:
+                ws = await self.client._ws_connect(url, headers=settings.request_headers())
+            except Exception as exc:
+                if ws_blocked(exc):
+                    # A proxy or an auth layer refused the upgrade: HTTP may still work, so poll.
+                    self.blocked = True
+                    return False
+                if isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith("websockets"):
+                    raise ServerUnreachable(
+                        f"ComfyUI is not reachable at {settings.url}: "
+                        f"{settings.redact(str(exc) or type(exc).__name__)}",
+                        hint="start ComfyUI, or pass the right URL",
+                    ) from exc
+                raise
+            try:
+                # ComfyUI honours feature flags only in the first message a client sends.
+                await ws.send(feature_flags_message())
+            except Exception:
+                await _quiet_close(ws)
+                return False
+            self.ws = ws
+            return True
+
+    async def drop(self, ws: Any) -> None:
+        """Forget a dead socket, closing it first (ComfyUI quirk: a closing old socket with the
+        same client id unregisters the new one)."""
+        if self.ws is ws:
+            self.ws = None
+            self.running = None
+        await _quiet_close(ws)
+
+    async def next(self, prompt_id: str, timeout: float) -> Event | Tick | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            changed = self.changed
+            got = self.take(prompt_id)
+            if got is not None:
+                return got
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            if self.read_lock.locked():
+                try:
+                    await asyncio.wait_for(changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return None
+                continue
+            async with self.read_lock:
+                ws = self.ws
+                if ws is None:
+                    raise SocketLost
+                try:
+                    frame = await asyncio.wait_for(ws.recv(), remaining)
+                except asyncio.TimeoutError:
+                    return None
+                except Exception as exc:  # ConnectionClosed, or a transport error under it
+                    await self.drop(ws)
+                    self._wake()
+                    raise SocketLost from exc
+                self.dispatch(parse_event(frame))
+                self._wake()
+
+    def _wake(self) -> None:
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+    async def close(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            await _quiet_close(ws)
+
+
+async def _quiet_close(ws: Any) -> None:
+    try:
+        await ws.close()
+    except Exception:
+        pass
+
+
+class AsyncClient:
+    """The asynchronous twin of :class:`comfyctl.Client` (same arguments, same resolution order:
+    argument > environment > config file > default; no I/O in the constructor).
+
+    Example:
+        >>> async with AsyncClient() as comfy:                         # doctest: +SKIP
+        ...     job = await comfy.submit(workflow)
+        ...     async for event in job.events():
+        ...         print(event.type)
+        ...     result = await job.result()
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str | None = None,
+        timeout: float | None = None,
+        config_file: str | Path | None = None,
+        client_id: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ws_connect: Callable[..., Any] | None = None,
+        settings: Settings | None = None,
+    ):
+        self.settings = settings or Settings.resolve(
+            url, token=token, headers=headers, verify=verify, timeout=timeout, config_file=config_file
+        )
+        self.client_id = client_id or proto.new_id()
+        self._transport = transport
+        self._ws_factory = ws_connect
+        self._http: httpx.AsyncClient | None = None
+        self._hub = _AsyncHub(self, self.client_id)
+        self._node_defs: NodeDefs | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server URL with secrets redacted."""
+        return self.settings.url
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.url!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the WebSocket and the HTTP connection pool."""
+        await self._hub.close()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    aclose = close
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            t = self.settings.timeout
+            self._http = httpx.AsyncClient(
+                base_url=self.settings.base_url,
+                headers=self.settings.request_headers(),
+                timeout=httpx.Timeout(t, connect=t),
+                verify=ssl_context(self.settings.verify),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def _ws_connect(self, url: str, *, headers: Mapping[str, str]) -> Any:
+        if self._ws_factory is not None:
+            return await self._ws_factory(url, headers=headers)
+        from websockets.asyncio.client import connect
+
+        kw: dict[str, Any] = {}
+        if url.startswith("wss:"):
+            tls = ssl_context(self.settings.verify)
+            kw["ssl"] = tls if isinstance(tls, ssl.SSLContext) else True
+        # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
+        return await connect(
+            url,
+            additional_headers=dict(headers),
+            open_timeout=self.settings.timeout,
+            max_size=_WS_MAX_SIZE,
+            compression=None,
+            proxy=None,
+            **kw,
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool | None = None,
+        prompt: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
+        """See ``Client._request``: the same retry rules."""
+        http = self._client()
+        route = proto.api(path)
+        url = self.settings.base_url + route
+        idempotent = method == "GET" if retry is None else retry
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                resp = await http.request(
+                    method, route, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kw
+                )
+            except httpx.HTTPError as exc:
+                sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if not last and ((idempotent and not isinstance(exc, httpx.ReadTimeout)) or not sent):
+                    await asyncio.sleep(proto.retry_delay(attempt))
+                    continue
+                raise transport_error(
+                    exc, method, url, timeout or self.settings.timeout, self.settings
+                ) from exc
+            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last:
+                await resp.aclose()
+                await asyncio.sleep(proto.retry_delay(attempt))
+                continue
+            if resp.status_code >= 400:
+                raise await self._status_error(resp, method, url, prompt)
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _status_error(
+        self, resp: httpx.Response, method: str, url: str, prompt: Mapping[str, Any] | None
+    ) -> ComfyError:
+        try:
+            body = (await resp.aread()).decode("utf-8", "replace")
+        except httpx.HTTPError:
+            body = ""
+        tail = None
+        if resp.status_code >= 500 and not url.endswith("/internal/logs"):
+            try:
+                logs = await self._request("GET", "/internal/logs", retry=False, timeout=_LOG_TIMEOUT)
+                tail = proto.log_tail(logs.json())
+            except (ComfyError, ValueError):
+                tail = None
+        return proto.error_for_status(
+            resp.status_code,
+            method=method,
+            url=url,
+            body=self.settings.redact(body),
+            content_type=resp.headers.get("content-type", ""),
+            prompt=prompt,
+            log_tail=self.settings.redact(tail) if tail else None,
+            authenticated="Authorization" in self.settings.request_headers(),
+        )
+
+    async def _json(self, method: str, path: str, **kw: Any) -> Any:
+        resp = await self._request(method, path, **kw)
+        return proto.decode_json(resp.text, method=method, url=str(resp.request.url))
+
+    async def _expect(self, path: str, kind: type, **kw: Any) -> Any:
+        return proto.expect(await self._json("GET", path, **kw), kind, method="GET", url=path)
+
+    # -- server info ------------------------------------------------------------------------------
+
+    async def system_stats(self) -> SystemStats:
+        """Versions, RAM and devices (``GET /system_stats``)."""
+        return proto.parse_system_stats(await self._json("GET", "/system_stats"))
+
+    async def features(self) -> dict[str, Any]:
+        """Server feature flags (``GET /features``)."""
+        return dict(await self._expect("/features", dict))
+
+    async def object_info(self, class_type: str | None = None) -> dict[str, Any]:
+        """Node definitions: all, or one class (``{}`` when the class is unknown)."""
+        path = "/object_info" if class_type is None else f"/object_info/{_seg(class_type)}"
+        return dict(await self._expect(path, dict))
+
+    async def node_defs(self) -> NodeDefs:
+        """All node definitions as :class:`NodeDefs` (fetched once per client)."""
+        if self._node_defs is None:
+            self._node_defs = NodeDefs(await self.object_info())
+        return self._node_defs
+
+    async def models(self, folder: str | None = None) -> list[str]:
+        """Model folder names, or the files in one folder."""
+        path = "/models" if folder is None else f"/models/{_seg(folder)}"
+        return [str(m) for m in await self._expect(path, list)]
+
+    async def embeddings(self) -> list[str]:
+        return [str(m) for m in await self._expect("/embeddings", list)]
+
+    async def extensions(self) -> list[str]:
+        return [str(m) for m in await self._expect("/extensions", list)]
+
+    async def logs(self) -> str:
+        """The server's recent log (``/internal/logs``)."""
+        data = await self._json("GET", "/internal/logs")
+        return data if isinstance(data, str) else json.dumps(data)
+
+    # -- queue and history ------------------------------------------------------------------------
+
+    async def queue(self) -> QueueState:
+        """Running and pending prompts, pending in run order."""
+        return proto.parse_queue(await self._json("GET", "/queue"))
+
+    async def delete_queued(self, prompt_ids: Iterable[str]) -> None:
+        """Remove pending prompts (running ones are untouched: use :meth:`cancel`)."""
+        await self._request("POST", "/queue", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
+
+    async def clear_queue(self) -> None:
+        """Remove every pending prompt (every client's)."""
+        await self._request("POST", "/queue", json={"clear": True}, retry=True)
+
+    async def history(
+        self, max_items: int | None = None, offset: int | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Finished prompts, oldest first (``max_items`` alone: the newest N)."""
+        return dict(await self._expect("/history", dict, params=proto.history_params(max_items, offset)))
+
+    async def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
+        """One history entry, or None while pending, running or unknown."""
+        data = await self._json("GET", f"/history/{_seg(prompt_id)}")
+        entry = data.get(prompt_id) if isinstance(data, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    async def delete_history(self, prompt_ids: Iterable[str]) -> None:
+        await self._request("POST", "/history", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
+
+    async def clear_history(self) -> None:
+        await self._request("POST", "/history", json={"clear": True}, retry=True)
+
+    async def jobs(self, **filters: Any) -> dict[str, Any]:
+        """``GET /api/jobs`` (ComfyUI 0.8+)."""
+        params = {
+            k: (",".join(v) if isinstance(v, (list, tuple)) else v)
+            for k, v in filters.items()
+            if v is not None
+        }
+        return dict(await self._expect("/jobs", dict, params=params))
+
+    async def job_info(self, prompt_id: str) -> dict[str, Any]:
+        """``GET /api/jobs/{id}``."""
+        return dict(await self._expect(f"/jobs/{_seg(prompt_id)}", dict))
+
+    # -- work -------------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        workflow: Mapping[str, Any],
+        *,
+        prompt_id: str | None = None,
+        front: bool = False,
+        number: float | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+        partial_execution_targets: Sequence[str] | None = None,
+    ) -> AsyncJob:
+        """Queue an API-format workflow (see :meth:`comfyctl.Client.submit`)."""
+        pid = str(prompt_id) if prompt_id is not None else proto.new_prompt_id()
+        body = proto.prompt_body(
+            workflow,
+            client_id=self.client_id,
+            prompt_id=pid,
+            front=front,
+            number=number,
+            extra_data=extra_data,
+            partial_execution_targets=partial_execution_targets,
+        )
+        await self._hub.ensure()
+        self._hub.register(pid)
+        try:
+            got_id, got_number, node_errors = await self._post_prompt(body, workflow)
+        except BaseException:
+            self._hub.unregister(pid)
+            raise
+        return AsyncJob(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
+
+    async def _post_prompt(
+        self, body: dict[str, Any], workflow: Mapping[str, Any]
+    ) -> tuple[str | None, float | None, dict[str, Any]]:
+        pid = body["prompt_id"]
+        for attempt in (0, 1):
+            try:
+                data = await self._json("POST", "/prompt", json=body, retry=False, prompt=workflow)
+                return proto.parse_submit(data, method="POST", url="/prompt")
+            except (RequestTimeout, TransportError) as exc:
+                if attempt or isinstance(exc, ServerUnreachable):
+                    raise
+                # The server does not check prompt id uniqueness: re-send only if it did not land.
+                queue = await self.queue()
+                for item in (*queue.running, *queue.pending):
+                    if item.prompt_id == pid:
+                        return pid, item.number, {}
+                if await self.history_entry(pid) is not None:
+                    return pid, None, {}
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def attach(self, prompt_id: str) -> AsyncJob:
+        """A job for a prompt queued by anyone (see :meth:`comfyctl.Client.attach`)."""
+        pid = str(prompt_id)
+        entry = await self.history_entry(pid)
+        if entry is not None:
+            return AsyncJob(self, pid, hub=None, entry=entry)
+        queue = await self.queue()
+        item = next((i for i in (*queue.running, *queue.pending) if i.prompt_id == pid), None)
+        if item is None:
+            entry = await self.history_entry(pid)
+            if entry is None:
+                raise proto.job_lost(pid)
+            return AsyncJob(self, pid, hub=None, entry=entry)
+        owner = item.client_id
+        hub: _AsyncHub | None
+        if owner == self.client_id:
+            hub = self._hub
+        elif owner:
+            hub = _AsyncHub(self, owner)
+        else:
+            hub = None
+        if hub is not None:
+            try:
+                await hub.ensure()
+            except ServerUnreachable:
+                hub = None
+            else:
+                hub.register(pid)
+        return AsyncJob(
+            self,
+            pid,
+            number=item.number,
+            hub=hub,
+            private=hub is not None and hub is not self._hub,
+            reconcile_first=True,
+        )
+
+    async def run(
+        self, workflow: Mapping[str, Any], *, timeout: float | None = None, **submit_kwargs: Any
+    ) -> Result:
+        """Submit and wait: the successful :class:`Result`, or an exception."""
+        job = await self.submit(workflow, **submit_kwargs)
+        return await job.wait(timeout)
+
+    async def interrupt(self, prompt_id: str | None = None) -> None:
+        """Stop the running prompt; with ``prompt_id``, only if that prompt is the one running."""
+        kw: dict[str, Any] = {"json": {"prompt_id": prompt_id}} if prompt_id else {}
+        await self._request("POST", "/interrupt", retry=prompt_id is not None, **kw)
+
+    async def cancel(self, prompt_id: str) -> CancelOutcome:
+        """Cancel exactly this prompt (see :meth:`comfyctl.Client.cancel`)."""
+        pid = str(prompt_id)
+        queue = await self.queue()
+        if queue.position(pid) is not None:
+            await self.delete_queued([pid])
+            if (await self.queue()).is_running(pid):
+                await self.interrupt(pid)
+                return "interrupted"
+            return "dequeued"
+        if queue.is_running(pid):
+            await self.interrupt(pid)
+            return "interrupted"
+        if await self.history_entry(pid) is not None:
+            await self.delete_history([pid])
+            return "cleared"
+        return "not_found"
+
+    async def free(self, *, unload_models: bool = False, free_memory: bool = False) -> None:
+        """Ask the server to unload models / free memory after the current prompt."""
+        await self._request(
+            "POST", "/free", json={"unload_models": unload_models, "free_memory": free_memory}, retry=True
+        )
+
+    # -- files ------------------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        file: str | Path | bytes | BinaryIO,
+        *,
+        filename: str | None = None,
+        subfolder: str = "",
+        type: FileType = "input",
+        overwrite: bool = False,
+        mask_for: OutputFile | Mapping[str, Any] | None = None,
+    ) -> UploadedFile:
+        """Upload an image or mask (see :meth:`comfyctl.Client.upload`)."""
+        name, content = file_arg(file, filename)
+        route, data = upload_form(name, subfolder, type, overwrite, mask_for)
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if isinstance(content, Path):
+            # httpx's async multipart reads sync file objects; a local file read is brief.
+            with content.open("rb") as fh:
+                resp = await self._request(
+                    "POST", route, files={"image": (name, fh, mime)}, data=data, retry=False
+                )
+        else:
+            resp = await self._request(
+                "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
+            )
+        payload = proto.decode_json(resp.text, method="POST", url=route)
+        return proto.parse_upload(payload, method="POST", url=route)
+
+    async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
+        """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
+        resp = await self._request("GET", "/view", params=proto.view_params(filename, subfolder, type))
+        return resp.content
+
+    async def view_to(
+        self,
+        filename: str,
+        dest: str | Path,
+        *,
+        subfolder: str = "",
+        type: str = "output",
+        overwrite: bool = False,
+    ) -> Path:
+        """Stream a server file to ``dest`` (a folder, or a file path); returns the written path."""
+        folder, rel = view_target(dest, filename)
+        return await self._stream(proto.view_params(filename, subfolder, type), folder, rel, overwrite)
+
+    async def download(
+        self, output: OutputFile | Mapping[str, Any], dest_dir: str | Path, *, overwrite: bool = False
+    ) -> Path:
+        """Stream one output to disk (see :meth:`comfyctl.Client.download`)."""
+        filename, subfolder, ftype = output_params(output)
+        rel = safe_relpath(filename, subfolder)
+        return await self._stream(
+            proto.view_params(filename, subfolder, ftype), Path(dest_dir), rel, overwrite
+        )
+
+    async def download_all(
+        self, result: Result, dest_dir: str | Path, *, overwrite: bool = False
+    ) -> list[Path]:
+        """Every output file of a result."""
+        return [await self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
+
+    async def _stream(
+        self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool
+    ) -> Path:
+        route = proto.api("/view")
+        url = self.settings.base_url + route
+        http = self._client()
+        for attempt in range(self.settings.retries + 1):
+            last = attempt == self.settings.retries
+            try:
+                async with http.stream("GET", route, params=params) as resp:
+                    if resp.status_code in proto.RETRY_STATUSES and not last:
+                        await asyncio.sleep(proto.retry_delay(attempt))
+                        continue
+                    if resp.status_code >= 400:
+                        raise await self._status_error(resp, "GET", url, None)
+                    sink = Sink(folder, rel, overwrite)
+                    try:
+                        async for chunk in resp.aiter_bytes(_CHUNK):
+                            sink.write(chunk)
+                    except BaseException:
+                        sink.abort()
+                        raise
+                    return sink.commit()
+            except httpx.HTTPError as exc:
+                if not last and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    await asyncio.sleep(proto.retry_delay(attempt))
+                    continue
+                raise transport_error(exc, "GET", url, self.settings.timeout, self.settings) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _reconnect(self, hub: _AsyncHub, deadline: float | None) -> bool:
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await hub.ensure()
+            except ServerUnreachable:
+                if time.monotonic() - start >= self.settings.reconnect_timeout:
+                    raise
+                delay = proto.retry_delay(attempt, base=0.2, cap=2.0)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise WaitTimeout("gave up waiting while the server was unreachable") from None
+                await asyncio.sleep(delay)
+                attempt += 1
+
+
+def _seg(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
+class AsyncJob:
+    """The asynchronous twin of :class:`comfyctl.Job`."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        prompt_id: str,
+        *,
+        number: float | None = None,
+        node_errors: Mapping[str, Any] | None = None,
+        hub: _AsyncHub | None = None,
+        entry: Mapping[str, Any] | None = None,
+        private: bool = False,
+        reconcile_first: bool = False,
+    ):
+        self.prompt_id = prompt_id
+        self.number = number
+        self.node_errors: dict[str, Any] = dict(node_errors or {})
+        self._client = client
+        self._hub = hub
+        self._private = private
+        self._state = JobState(prompt_id)
+        self._entry: Mapping[str, Any] | None = entry
+        self._result: Result | None = None
+        self._reconcile_first = reconcile_first or hub is None
+        if entry is not None:
+            self._state.finished = True
+        if hub is not None:
+            weakref.finalize(self, hub.unregister, prompt_id)
+
+    def __repr__(self) -> str:
+        state = "done" if self._state.finished else ("running" if self._state.started else "queued")
+        return f"AsyncJob({self.prompt_id!r}, {state})"
+
+    @property
+    def done(self) -> bool:
+        """True once the prompt finished (as far as this client has seen)."""
+        return self._state.finished
+
+    async def events(self, *, timeout: float | None = None) -> AsyncIterator[Event]:
+        """Typed events until the prompt ends (see :meth:`comfyctl.Job.events`)."""
+        async for event in self._follow(timeout, positions=True):
+            yield event
+
+    async def wait(self, timeout: float | None = None) -> Result:
+        """Wait for the end; the :class:`Result` on success (see :meth:`comfyctl.Job.wait`)."""
+        async for _ in self._follow(timeout, positions=False):
+            pass
+        return await self.result()
+
+    async def result(self) -> Result:
+        """The outcome (waits if needed)."""
+        if self._result is None:
+            async for _ in self._follow(None, positions=False):
+                pass
+        assert self._result is not None
+        return proto.raise_for_result(self._result)
+
+    async def cancel(self) -> CancelOutcome:
+        """Cancel this prompt (see :meth:`comfyctl.Client.cancel`)."""
+        return await self._client.cancel(self.prompt_id)
+
+    async def _follow(self, timeout: float | None, *, positions: bool) -> AsyncIterator[Event]:
+        client, st = self._client, self._state
+        st.want_positions = positions
+        limit = timeout if timeout is not None else client.settings.wait_timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        hub = self._hub
+        polling = hub is None or not hub.connected
+        force = self._reconcile_first
+        first = True
+        while not st.finished:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise WaitTimeout(
+                    f"prompt {self.prompt_id} did not finish within {limit:g} s",
+                    prompt_id=self.prompt_id,
+                    hint="wait again with 'comfyctl wait ID', or cancel it",
+                )
+            remaining = IDLE_RECONCILE if deadline is None else deadline - now
+            if polling or force or hub is None:
+                if polling and not first:
+                    await asyncio.sleep(min(st.poll_interval, remaining))
+                first = force = False
+                changed, event = await self._reconcile()
+                if event is not None:
+                    yield event
+                if polling:
+                    st.next_poll(changed)
+                continue
+            if self._entry is not None:
+                # History already has it: read what the socket still holds, up to executing(None).
+                remaining = min(remaining, _GRACE)
+            try:
+                got = await hub.next(self.prompt_id, min(IDLE_RECONCILE, remaining))
+            except SocketLost:
+                polling = not await client._reconnect(hub, deadline)
+                force = True
+                continue
+            if self._entry is not None and not isinstance(got, Event):
+                st.finished = got is None or st.finished
+            elif isinstance(got, Tick) or got is None:
+                force = st.should_reconcile(time.monotonic(), status_tick=got is TICK)
+            elif st.feed(got, time.monotonic()):
+                yield got
+        await self._finish(deadline)
+
+    async def _reconcile(self) -> tuple[bool, Event | None]:
+        st = self._state
+        before = (st.started, st.last_position)
+        queue = await self._client.queue()
+        verdict = st.on_queue(queue)
+        st.reconciled(time.monotonic())
+        if verdict == "absent":
+            entry = await self._client.history_entry(self.prompt_id)
+            if entry is None:
+                await asyncio.sleep(0.05)  # a server may write history an instant after the queue empties
+                entry = await self._client.history_entry(self.prompt_id)
+            if entry is None:
+                raise proto.job_lost(self.prompt_id)
+            self._entry = entry
+            st.finished = self._hub is None or not self._hub.connected
+            return True, None
+        event = st.position_event(queue)
+        return (st.started, st.last_position) != before, event if st.want_positions else None
+
+    async def _finish(self, deadline: float | None) -> None:
+        if self._result is not None:
+            return
+        entry = self._entry
+        attempt = 0
+        while entry is None:
+            # executing(node=None) follows the history write; retry briefly for slower servers.
+            entry = await self._client.history_entry(self.prompt_id)
+            if entry is not None:
+                break
+            if attempt >= 8:
+                if self.prompt_id not in await self._client.queue():
+                    raise proto.job_lost(self.prompt_id)
+                attempt = 0
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"prompt {self.prompt_id} finished but its history did not appear",
+                    prompt_id=self.prompt_id,
+                )
+            await asyncio.sleep(proto.retry_delay(attempt, base=0.02, cap=0.5))
+            attempt += 1
+        self._entry = entry
+        self._result = proto.result_from_history(self.prompt_id, entry, self._client.settings.base_url)
+        if self._hub is not None:
+            self._hub.unregister(self.prompt_id)
+            if self._private:
+                await self._hub.close()

@@ -1,0 +1,1037 @@
+"""The synchronous client: :class:`Client` and :class:`Job` (httpx.Client + websockets.sync).
+
+A thin I/O layer: each method builds a request with :mod:`comfyctl._protocol`, sends it, and parses
+the answer there; job progress is decided by :mod:`comfyctl._jobstate`. The asynchronous twin is
+:mod:`comfyctl.aio` (same names and signatures; neither wraps the other).
+
+One WebSocket per client (one client id): events are routed to waiting jobs by prompt id, so many
+jobs can be submitted and waited for in any order without missing a completion.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import ssl
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, BinaryIO, Literal
+
+import httpx
+import websockets.exceptions as ws_exc
+
+from comfyctl import _protocol as proto
+from comfyctl._jobstate import IDLE_RECONCILE, TICK, EventRouter, JobState, Tick
+from comfyctl._safepath import free_name, safe_relpath
+from comfyctl.errors import (
+    ComfyError,
+    RequestTimeout,
+    ServerUnreachable,
+    TransportError,
+    UsageError,
+    WaitTimeout,
+)
+from comfyctl.events import (
+    Event,
+    feature_flags_message,
+    parse_event,
+)
+from comfyctl.nodedefs import NodeDefs
+from comfyctl.results import OutputFile, QueueState, Result, SystemStats, UploadedFile
+from comfyctl.settings import Settings
+
+__all__ = ["CancelOutcome", "Client", "Job"]
+
+CancelOutcome = Literal["dequeued", "interrupted", "cleared", "not_found"]
+FileType = Literal["input", "temp", "output"]
+_CHUNK = 1 << 20
+_WS_MAX_SIZE = 1 << 28
+_LOG_TIMEOUT = 5.0
+#: After history shows the prompt, how long to drain its remaining events from the socket.
+_GRACE = 0.5
+
+
+class SocketLost(Exception):
+    """Internal: the shared WebSocket closed under a waiting job."""
+
+
+# -- helpers shared with comfyctl.aio ---------------------------------------------------------------
+
+
+def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """httpx/websockets TLS setting: True (system/certifi), False, or a context for a CA bundle."""
+    if verify is True:
+        return True
+    if verify is False:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the CA bundle {verify!r}: {exc}") from exc
+
+
+def ws_blocked(exc: BaseException) -> bool:
+    """True when the server (or a proxy) answered but refused the WebSocket: fall back to polling."""
+    return isinstance(exc, (ws_exc.InvalidHandshake, ws_exc.InvalidURI))
+
+
+def transport_error(exc: Exception, method: str, url: str, timeout: float, settings: Settings) -> ComfyError:
+    """Map an httpx exception to our tree (the message is redacted)."""
+    text = settings.redact(str(exc) or type(exc).__name__)
+    if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ServerUnreachable(
+                f"{method} {url}: could not connect within {timeout:g} s",
+                hint=f"is ComfyUI running at {settings.url}?",
+            )
+        return RequestTimeout(f"{method} {url}: no answer within {timeout:g} s")
+    if isinstance(exc, httpx.ConnectError):
+        hint = (
+            "check the certificate, --ca-bundle, or verify=False for self-signed servers"
+            if "CERTIFICATE" in text.upper() or "SSL" in text.upper()
+            else f"start ComfyUI, or pass the right URL (now {settings.url})"
+        )
+        return ServerUnreachable(f"ComfyUI is not reachable at {settings.url}: {text}", hint=hint)
+    return TransportError(
+        f"{method} {url}: the connection failed: {text}",
+        hint="the server or a proxy dropped the connection; retry",
+    )
+
+
+def file_arg(file: str | Path | bytes | BinaryIO, filename: str | None) -> tuple[str, Any]:
+    """Upload argument → (file name, content for httpx) without reading a path into memory."""
+    if isinstance(file, (bytes, bytearray)):
+        if not filename:
+            raise UsageError("uploading bytes needs filename=")
+        return filename, bytes(file)
+    if isinstance(file, (str, Path)):
+        path = Path(file)
+        if not path.is_file():
+            raise UsageError(f"no such file to upload: {path}")
+        return filename or path.name, path
+    name = filename or os.path.basename(str(getattr(file, "name", "") or ""))
+    if not name:
+        raise UsageError("uploading a file object without a name needs filename=")
+    return name, file
+
+
+def upload_form(
+    name: str, subfolder: str, type: str, overwrite: bool, mask_for: OutputFile | Mapping[str, Any] | None
+) -> tuple[str, dict[str, str]]:
+    if type not in ("input", "temp", "output"):
+        # ComfyUI answers 500 for any other type.
+        raise UsageError(f"upload type must be input, temp or output, not {type!r}")
+    if not name.strip():
+        raise UsageError("the upload needs a non-empty file name")
+    data = {"type": type, "subfolder": subfolder}
+    if overwrite:
+        data["overwrite"] = "true"
+    if mask_for is None:
+        return "/upload/image", data
+    if isinstance(mask_for, OutputFile):
+        ref = {"filename": mask_for.filename, "subfolder": mask_for.subfolder, "type": mask_for.type}
+    else:
+        ref = {
+            "filename": str(mask_for.get("filename") or mask_for.get("name") or ""),
+            "subfolder": str(mask_for.get("subfolder") or ""),
+            "type": str(mask_for.get("type") or "input"),
+        }
+    if not ref["filename"]:
+        raise UsageError("mask_for must name the original image (filename)")
+    data["original_ref"] = json.dumps(ref)
+    return "/upload/mask", data
+
+
+def output_params(output: OutputFile | Mapping[str, Any]) -> tuple[str, str, str]:
+    if isinstance(output, OutputFile):
+        return output.filename, output.subfolder, output.type
+    if isinstance(output, Mapping) and isinstance(output.get("filename"), str):
+        return output["filename"], str(output.get("subfolder") or ""), str(output.get("type") or "output")
+    raise UsageError("download() takes an OutputFile or a {filename, subfolder, type} mapping")
+
+
+class Sink:
+    """Writes a download to a temp file beside its target and renames it into place when complete.
+
+    A failed download leaves no file under the final name; existing files are kept unless
+    ``overwrite`` (then the rename replaces them atomically), otherwise ``name (1).ext`` is used.
+    """
+
+    def __init__(self, folder: Path, rel: PurePosixPath, overwrite: bool):
+        self.target = folder.joinpath(*rel.parts)
+        self.root = folder
+        self.overwrite = overwrite
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            _check_inside(self.root, self.target.parent)
+            fd, tmp = tempfile.mkstemp(prefix=".comfyctl-", suffix=".part", dir=self.target.parent)
+        except OSError as exc:
+            raise UsageError(f"cannot write into {self.target.parent}: {exc}") from exc
+        self.tmp = Path(tmp)
+        self.file: IO[bytes] = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+
+    def commit(self) -> Path:
+        self.file.close()
+        if self.overwrite:
+            os.replace(self.tmp, self.target)
+            return self.target
+        parent = self.target.parent
+        while True:
+            name = free_name(PurePosixPath(self.target.name), lambda p: (parent / str(p)).exists())
+            final = parent / str(name)
+            try:
+                os.link(self.tmp, final)  # fails if the name was taken meanwhile: never clobbers
+            except FileExistsError:
+                continue
+            except OSError:  # no hard links on this file system
+                if final.exists():
+                    continue
+                os.rename(self.tmp, final)
+                return final
+            self.tmp.unlink()
+            return final
+
+    def abort(self) -> None:
+        self.file.close()
+        try:
+            self.tmp.unlink()
+        except OSError:
+            pass
+
+
+def _check_inside(root: Path, path: Path) -> None:
+    from comfyctl.errors import UnsafePath
+
+    real_root, real = root.resolve(), path.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise UnsafePath(f"{path} resolves outside {root} (a symlink?)", details={"path": str(path)})
+
+
+def view_target(dest: str | Path, filename: str) -> tuple[Path, PurePosixPath]:
+    """``view_to`` destination: a folder (keep the server's safe name) or a file path."""
+    dest = Path(dest)
+    if dest.is_dir():
+        return dest, safe_relpath(filename)
+    return dest.parent, PurePosixPath(dest.name)
+
+
+# -- the WebSocket hub ---------------------------------------------------------------------------
+
+
+class _Hub(EventRouter):
+    """One WebSocket for one client id; frames are routed to waiting jobs by prompt id.
+
+    Whoever waits reads: a waiting job takes the read lock, reads one frame, files it under its
+    prompt id and lets go, so jobs can be waited for from several threads in any order.
+    """
+
+    def __init__(self, client: Client, client_id: str):
+        super().__init__()
+        self.client = client
+        self.client_id = client_id
+        self.ws: Any = None
+        self.blocked = False
+        self.read_lock = threading.Lock()
+        self.connect_lock = threading.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self.ws is not None
+
+    def ensure(self) -> bool:
+        """Open the socket if needed; False when no WebSocket can be had (then jobs poll).
+
+        Raises:
+            ServerUnreachable: nothing answers at all.
+        """
+        with self.connect_lock:
+            if self.ws is not None or self.blocked:
+                return self.ws is not None
+            url = f"{self.client.settings.ws_base}/ws?clientId={self.client_id}"
+            try:
+                ws = self.client._ws_connect(url, headers=self.client.settings.request_headers())
+            except Exception as exc:
+                if ws_blocked(exc):
+                    # A proxy or an auth layer refused the upgrade: HTTP may still work, so poll.
+                    self.blocked = True
+                    return False
+                if isinstance(exc, (OSError, TimeoutError, ws_exc.WebSocketException)):
+                    raise ServerUnreachable(
+                        f"ComfyUI is not reachable at {self.client.settings.url}: "
+                        f"{self.client.settings.redact(str(exc) or type(exc).__name__)}",
+                        hint="start ComfyUI, or pass the right URL",
+                    ) from exc
+                raise
+            try:
+                # ComfyUI honours feature flags only in the first message a client sends.
+                ws.send(feature_flags_message())
+            except Exception:
+                _quiet_close(ws)
+                return False
+            self.ws = ws
+            return True
+
+    def drop(self, ws: Any) -> None:
+        """Forget a dead socket (closing it first: ComfyUI unregisters a client id when its old
+        socket closes, which would silence a new socket opened with the same id)."""
+        with self.connect_lock:
+            if self.ws is ws:
+                self.ws = None
+                self.running = None
+        _quiet_close(ws)
+
+    def next(self, prompt_id: str, timeout: float) -> Event | Tick | None:
+        """The next event for ``prompt_id``, TICK after a queue broadcast, None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.take(prompt_id)
+            if got is not None:
+                return got
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.read_lock.acquire(timeout=remaining):
+                return None
+            try:
+                got = self.take(prompt_id)
+                if got is not None:
+                    return got
+                ws = self.ws
+                if ws is None:
+                    raise SocketLost
+                try:
+                    frame = ws.recv(timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    return None
+                except Exception as exc:  # ConnectionClosed, or a transport error under it
+                    self.drop(ws)
+                    raise SocketLost from exc
+                self.dispatch(parse_event(frame))
+            finally:
+                self.read_lock.release()
+
+    def close(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            _quiet_close(ws)
+
+
+def _quiet_close(ws: Any) -> None:
+    try:
+        ws.close()
+    except Exception:
+        pass
+
+
+# -- Client ---------------------------------------------------------------------------------------
+
+
+class Client:
+    """A synchronous ComfyUI client.
+
+    Settings are resolved once, here: explicit argument > environment variable (``COMFYUI_URL``,
+    ``COMFYUI_TOKEN``, ``COMFYUI_HEADERS``, ``COMFYUI_VERIFY``/``COMFYUI_CA_BUNDLE``,
+    ``COMFYUI_TIMEOUT``) > config file (``$XDG_CONFIG_HOME/comfyctl/config.toml``) > default
+    (``http://127.0.0.1:8188``, 30 s per API call, no limit on waiting for a generation). See
+    :mod:`comfyctl.settings`. The constructor does no I/O; connections open on first use.
+
+    Args:
+        url: server URL; basic auth may be given in it (``https://user:pass@host``).
+        token: bearer token for an auth proxy.
+        headers: extra headers for every request (never ``Origin``: ComfyUI refuses mismatches).
+        verify: TLS verification: True, False, or a CA bundle path.
+        timeout: seconds for each API call (connect and read).
+        config_file: a TOML config file to read instead of the default one.
+        client_id: the WebSocket client id (default: a fresh one per client).
+        transport: an httpx transport (tests, proxies, ASGI apps).
+        ws_connect: a factory ``(url, *, headers) -> connection`` for the WebSocket.
+        settings: a ready :class:`Settings` (then url/token/... are ignored).
+
+    Example:
+        >>> with Client("http://127.0.0.1:8188") as comfy:           # doctest: +SKIP
+        ...     result = comfy.run(workflow)
+        ...     paths = comfy.download_all(result, "outputs")
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str | None = None,
+        timeout: float | None = None,
+        config_file: str | Path | None = None,
+        client_id: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        ws_connect: Callable[..., Any] | None = None,
+        settings: Settings | None = None,
+    ):
+        self.settings = settings or Settings.resolve(
+            url, token=token, headers=headers, verify=verify, timeout=timeout, config_file=config_file
+        )
+        self.client_id = client_id or proto.new_id()
+        self._transport = transport
+        self._ws_factory = ws_connect
+        self._http: httpx.Client | None = None
+        self._hub = _Hub(self, self.client_id)
+        self._node_defs: NodeDefs | None = None
+        self._lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server URL with secrets redacted."""
+        return self.settings.url
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the WebSocket and the HTTP connection pool."""
+        self._hub.close()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _client(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None:
+                t = self.settings.timeout
+                self._http = httpx.Client(
+                    base_url=self.settings.base_url,
+                    headers=self.settings.request_headers(),
+                    timeout=httpx.Timeout(t, connect=t),
+                    verify=ssl_context(self.settings.verify),
+                    transport=self._transport,
+                    follow_redirects=False,
+                )
+            return self._http
+
+    def _ws_connect(self, url: str, *, headers: Mapping[str, str]) -> Any:
+        if self._ws_factory is not None:
+            return self._ws_factory(url, headers=headers)
+        from websockets.sync.client import connect
+
+        kw: dict[str, Any] = {}
+        if url.startswith("wss:"):
+            tls = ssl_context(self.settings.verify)
+            kw["ssl"] = tls if isinstance(tls, ssl.SSLContext) else None
+        # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
+        return connect(
+            url,
+            additional_headers=dict(headers),
+            open_timeout=self.settings.timeout,
+            max_size=_WS_MAX_SIZE,
+            compression=None,
+            proxy=None,
+            **kw,
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool | None = None,
+        prompt: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
+        """Send one request; retries (backoff + jitter) only what is safe to repeat.
+
+        GETs are retried after connection errors and 502/503/504; other methods only when the
+        connection could not be made (nothing was sent).
+        """
+        http = self._client()
+        route = proto.api(path)
+        url = self.settings.base_url + route
+        idempotent = method == "GET" if retry is None else retry
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                resp = http.request(
+                    method, route, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kw
+                )
+            except httpx.HTTPError as exc:
+                sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if not last and ((idempotent and not isinstance(exc, httpx.ReadTimeout)) or not sent):
+                    time.sleep(proto.retry_delay(attempt))
+                    continue
+                raise transport_error(
+                    exc, method, url, timeout or self.settings.timeout, self.settings
+                ) from exc
+            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last:
+                resp.close()
+                time.sleep(proto.retry_delay(attempt))
+                continue
+            if resp.status_code >= 400:
+                raise self._status_error(resp, method, url, prompt)
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _status_error(
+        self, resp: httpx.Response, method: str, url: str, prompt: Mapping[str, Any] | None
+    ) -> ComfyError:
+        try:
+            body = resp.read().decode("utf-8", "replace")
+        except httpx.HTTPError:
+            body = ""
+        tail = None
+        if resp.status_code >= 500 and not url.endswith("/internal/logs"):
+            try:
+                tail = proto.log_tail(
+                    self._request("GET", "/internal/logs", retry=False, timeout=_LOG_TIMEOUT).json()
+                )
+            except (ComfyError, ValueError):
+                tail = None
+        return proto.error_for_status(
+            resp.status_code,
+            method=method,
+            url=url,
+            body=self.settings.redact(body),
+            content_type=resp.headers.get("content-type", ""),
+            prompt=prompt,
+            log_tail=self.settings.redact(tail) if tail else None,
+            authenticated="Authorization" in self.settings.request_headers(),
+        )
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        resp = self._request(method, path, **kw)
+        return proto.decode_json(resp.text, method=method, url=str(resp.request.url))
+
+    # -- server info ------------------------------------------------------------------------------
+
+    def system_stats(self) -> SystemStats:
+        """Versions, RAM and devices (``GET /system_stats``)."""
+        return proto.parse_system_stats(self._json("GET", "/system_stats"))
+
+    def features(self) -> dict[str, Any]:
+        """Server feature flags (``GET /features``)."""
+        return dict(proto.expect(self._json("GET", "/features"), dict, method="GET", url="/features"))
+
+    def object_info(self, class_type: str | None = None) -> dict[str, Any]:
+        """Node definitions: all, or one class (``{}`` when the class is unknown)."""
+        path = "/object_info" if class_type is None else f"/object_info/{_seg(class_type)}"
+        return dict(proto.expect(self._json("GET", path), dict, method="GET", url=path))
+
+    def node_defs(self) -> NodeDefs:
+        """All node definitions as :class:`NodeDefs` (fetched once per client)."""
+        if self._node_defs is None:
+            self._node_defs = NodeDefs(self.object_info())
+        return self._node_defs
+
+    def models(self, folder: str | None = None) -> list[str]:
+        """Model folder names, or the files in one folder (:class:`NotFound` for an unknown one)."""
+        path = "/models" if folder is None else f"/models/{_seg(folder)}"
+        return [str(m) for m in proto.expect(self._json("GET", path), list, method="GET", url=path)]
+
+    def embeddings(self) -> list[str]:
+        return [
+            str(m)
+            for m in proto.expect(self._json("GET", "/embeddings"), list, method="GET", url="/embeddings")
+        ]
+
+    def extensions(self) -> list[str]:
+        return [
+            str(m)
+            for m in proto.expect(self._json("GET", "/extensions"), list, method="GET", url="/extensions")
+        ]
+
+    def logs(self) -> str:
+        """The server's recent log (``/internal/logs``, the frontend's own route)."""
+        data = self._json("GET", "/internal/logs")
+        return data if isinstance(data, str) else json.dumps(data)
+
+    # -- queue and history ------------------------------------------------------------------------
+
+    def queue(self) -> QueueState:
+        """Running and pending prompts, pending in run order."""
+        return proto.parse_queue(self._json("GET", "/queue"))
+
+    def delete_queued(self, prompt_ids: Iterable[str]) -> None:
+        """Remove pending prompts (running ones are untouched: use :meth:`cancel`)."""
+        self._request("POST", "/queue", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
+
+    def clear_queue(self) -> None:
+        """Remove every pending prompt (every client's)."""
+        self._request("POST", "/queue", json={"clear": True}, retry=True)
+
+    def history(self, max_items: int | None = None, offset: int | None = None) -> dict[str, dict[str, Any]]:
+        """Finished prompts, oldest first (``max_items`` alone: the newest N)."""
+        params = proto.history_params(max_items, offset)
+        return dict(
+            proto.expect(self._json("GET", "/history", params=params), dict, method="GET", url="/history")
+        )
+
+    def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
+        """One history entry, or None while pending, running or unknown."""
+        data = self._json("GET", f"/history/{_seg(prompt_id)}")
+        entry = data.get(prompt_id) if isinstance(data, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    def delete_history(self, prompt_ids: Iterable[str]) -> None:
+        self._request("POST", "/history", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
+
+    def clear_history(self) -> None:
+        self._request("POST", "/history", json={"clear": True}, retry=True)
+
+    def jobs(self, **filters: Any) -> dict[str, Any]:
+        """``GET /api/jobs`` (ComfyUI 0.8+): status, workflow_id, sort_by, sort_order, limit, offset."""
+        params = {
+            k: (",".join(v) if isinstance(v, (list, tuple)) else v)
+            for k, v in filters.items()
+            if v is not None
+        }
+        return dict(proto.expect(self._json("GET", "/jobs", params=params), dict, method="GET", url="/jobs"))
+
+    def job_info(self, prompt_id: str) -> dict[str, Any]:
+        """``GET /api/jobs/{id}`` (:class:`NotFound` when unknown)."""
+        return dict(
+            proto.expect(self._json("GET", f"/jobs/{_seg(prompt_id)}"), dict, method="GET", url="/jobs")
+        )
+
+    # -- work -------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        workflow: Mapping[str, Any],
+        *,
+        prompt_id: str | None = None,
+        front: bool = False,
+        number: float | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+        partial_execution_targets: Sequence[str] | None = None,
+    ) -> Job:
+        """Queue an API-format workflow; returns at once with a :class:`Job`.
+
+        The WebSocket is opened before posting, and the prompt id is chosen here, so no event can
+        be missed. A POST that times out or is reset is re-sent once, with the same id, only after
+        ``/queue`` and ``/history`` show it did not land.
+
+        Raises:
+            PromptRejected: the server refused the workflow (400), with every problem listed.
+        """
+        pid = str(prompt_id) if prompt_id is not None else proto.new_prompt_id()
+        body = proto.prompt_body(
+            workflow,
+            client_id=self.client_id,
+            prompt_id=pid,
+            front=front,
+            number=number,
+            extra_data=extra_data,
+            partial_execution_targets=partial_execution_targets,
+        )
+        self._hub.ensure()
+        self._hub.register(pid)
+        try:
+            got_id, got_number, node_errors = self._post_prompt(body, workflow)
+        except BaseException:
+            self._hub.unregister(pid)
+            raise
+        return Job(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
+
+    def _post_prompt(
+        self, body: dict[str, Any], workflow: Mapping[str, Any]
+    ) -> tuple[str | None, float | None, dict[str, Any]]:
+        pid = body["prompt_id"]
+        for attempt in (0, 1):
+            try:
+                data = self._json("POST", "/prompt", json=body, retry=False, prompt=workflow)
+                return proto.parse_submit(data, method="POST", url="/prompt")
+            except (RequestTimeout, TransportError) as exc:
+                if attempt or isinstance(exc, ServerUnreachable):
+                    raise
+                # The server does not check prompt id uniqueness: re-send only if it did not land.
+                queue = self.queue()
+                for item in (*queue.running, *queue.pending):
+                    if item.prompt_id == pid:
+                        return pid, item.number, {}
+                if self.history_entry(pid) is not None:
+                    return pid, None, {}
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def attach(self, prompt_id: str) -> Job:
+        """A :class:`Job` for a prompt queued by anyone, from any process.
+
+        For a finished prompt, ``events()`` yields nothing and the result is ready; for a running
+        one, progress resumes (the socket takes over the prompt's client id; its original owner
+        then falls back to reading the history).
+
+        Raises:
+            JobLost: the prompt is in neither the queue nor the history.
+        """
+        pid = str(prompt_id)
+        entry = self.history_entry(pid)
+        if entry is not None:
+            return Job(self, pid, hub=None, entry=entry)
+        queue = self.queue()
+        item = next((i for i in (*queue.running, *queue.pending) if i.prompt_id == pid), None)
+        if item is None:
+            entry = self.history_entry(pid)  # it may have finished between the two reads
+            if entry is None:
+                raise proto.job_lost(pid)
+            return Job(self, pid, hub=None, entry=entry)
+        owner = item.client_id
+        hub: _Hub | None
+        if owner == self.client_id:
+            hub = self._hub
+        elif owner:
+            hub = _Hub(self, owner)
+        else:
+            hub = None  # no client id: ComfyUI sends it no targeted events, so poll
+        if hub is not None:
+            try:
+                hub.ensure()
+            except ServerUnreachable:
+                hub = None
+            else:
+                hub.register(pid)
+        return Job(
+            self,
+            pid,
+            number=item.number,
+            hub=hub,
+            private=hub is not None and hub is not self._hub,
+            reconcile_first=True,
+        )
+
+    def run(
+        self, workflow: Mapping[str, Any], *, timeout: float | None = None, **submit_kwargs: Any
+    ) -> Result:
+        """Submit and wait: the successful :class:`Result`, or an exception saying what went wrong."""
+        return self.submit(workflow, **submit_kwargs).wait(timeout)
+
+    def interrupt(self, prompt_id: str | None = None) -> None:
+        """Stop the running prompt; with ``prompt_id``, only if that prompt is the one running."""
+        kw: dict[str, Any] = {"json": {"prompt_id": prompt_id}} if prompt_id else {}
+        self._request("POST", "/interrupt", retry=prompt_id is not None, **kw)
+
+    def cancel(self, prompt_id: str) -> CancelOutcome:
+        """Cancel exactly this prompt: dequeue it when pending, interrupt it when a fresh queue read
+        shows it running, clear its history when already finished."""
+        pid = str(prompt_id)
+        queue = self.queue()
+        if queue.position(pid) is not None:
+            self.delete_queued([pid])
+            if self.queue().is_running(pid):  # it started between the read and the delete
+                self.interrupt(pid)
+                return "interrupted"
+            return "dequeued"
+        if queue.is_running(pid):
+            self.interrupt(pid)
+            return "interrupted"
+        if self.history_entry(pid) is not None:
+            self.delete_history([pid])
+            return "cleared"
+        return "not_found"
+
+    def free(self, *, unload_models: bool = False, free_memory: bool = False) -> None:
+        """Ask the server to unload models / free memory after the current prompt."""
+        self._request(
+            "POST", "/free", json={"unload_models": unload_models, "free_memory": free_memory}, retry=True
+        )
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def upload(
+        self,
+        file: str | Path | bytes | BinaryIO,
+        *,
+        filename: str | None = None,
+        subfolder: str = "",
+        type: FileType = "input",
+        overwrite: bool = False,
+        mask_for: OutputFile | Mapping[str, Any] | None = None,
+    ) -> UploadedFile:
+        """Upload an image (or, with ``mask_for``, a mask applied to that image's alpha).
+
+        Returns the stored file: use ``.ref`` in a loader node (ComfyUI may rename the upload).
+        """
+        name, content = file_arg(file, filename)
+        route, data = upload_form(name, subfolder, type, overwrite, mask_for)
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if isinstance(content, Path):
+            with content.open("rb") as fh:
+                resp = self._request("POST", route, files={"image": (name, fh, mime)}, data=data, retry=False)
+        else:
+            resp = self._request(
+                "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
+            )
+        payload = proto.decode_json(resp.text, method="POST", url=route)
+        return proto.parse_upload(payload, method="POST", url=route)
+
+    def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
+        """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
+        return self._request("GET", "/view", params=proto.view_params(filename, subfolder, type)).content
+
+    def view_to(
+        self,
+        filename: str,
+        dest: str | Path,
+        *,
+        subfolder: str = "",
+        type: str = "output",
+        overwrite: bool = False,
+    ) -> Path:
+        """Stream a server file to ``dest`` (a folder, or a file path); returns the written path."""
+        folder, rel = view_target(dest, filename)
+        return self._stream(proto.view_params(filename, subfolder, type), folder, rel, overwrite)
+
+    def download(
+        self, output: OutputFile | Mapping[str, Any], dest_dir: str | Path, *, overwrite: bool = False
+    ) -> Path:
+        """Stream one output into ``dest_dir/subfolder/filename`` (names made safe; existing files
+        kept unless ``overwrite``: a free ``name (n).ext`` is chosen). Returns the path written."""
+        filename, subfolder, ftype = output_params(output)
+        rel = safe_relpath(filename, subfolder)
+        return self._stream(proto.view_params(filename, subfolder, ftype), Path(dest_dir), rel, overwrite)
+
+    def download_all(self, result: Result, dest_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+        """Every output file of a result (see :meth:`download`)."""
+        return [self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
+
+    def _stream(self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool) -> Path:
+        route = proto.api("/view")
+        url = self.settings.base_url + route
+        http = self._client()
+        for attempt in range(self.settings.retries + 1):
+            last = attempt == self.settings.retries
+            try:
+                with http.stream("GET", route, params=params) as resp:
+                    if resp.status_code in proto.RETRY_STATUSES and not last:
+                        time.sleep(proto.retry_delay(attempt))
+                        continue
+                    if resp.status_code >= 400:
+                        raise self._status_error(resp, "GET", url, None)
+                    sink = Sink(folder, rel, overwrite)
+                    try:
+                        for chunk in resp.iter_bytes(_CHUNK):
+                            sink.write(chunk)
+                    except BaseException:
+                        sink.abort()
+                        raise
+                    return sink.commit()
+            except httpx.HTTPError as exc:
+                if not last and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    time.sleep(proto.retry_delay(attempt))
+                    continue
+                raise transport_error(exc, "GET", url, self.settings.timeout, self.settings) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- used by Job ------------------------------------------------------------------------------
+
+    def _reconnect(self, hub: _Hub, deadline: float | None) -> bool:
+        """Reopen a dropped socket with backoff; False when WebSockets are refused (poll)."""
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return hub.ensure()
+            except ServerUnreachable:
+                waited = time.monotonic() - start
+                if waited >= self.settings.reconnect_timeout:
+                    raise
+                delay = proto.retry_delay(attempt, base=0.2, cap=2.0)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise WaitTimeout("gave up waiting while the server was unreachable") from None
+                time.sleep(delay)
+                attempt += 1
+
+
+def _seg(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
+# -- Job -------------------------------------------------------------------------------------------
+
+
+class Job:
+    """A submitted (or attached) prompt. Iterate :meth:`events`, or just :meth:`wait`.
+
+    ``node_errors`` holds errors the server reported while accepting the prompt: outputs listed
+    there were dropped and will not run (a 200 from ``/prompt`` can carry them).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        prompt_id: str,
+        *,
+        number: float | None = None,
+        node_errors: Mapping[str, Any] | None = None,
+        hub: _Hub | None = None,
+        entry: Mapping[str, Any] | None = None,
+        private: bool = False,
+        reconcile_first: bool = False,
+    ):
+        self.prompt_id = prompt_id
+        self.number = number
+        self.node_errors: dict[str, Any] = dict(node_errors or {})
+        self._client = client
+        self._hub = hub
+        self._private = private
+        self._state = JobState(prompt_id)
+        self._entry: Mapping[str, Any] | None = entry
+        self._result: Result | None = None
+        self._reconcile_first = reconcile_first or hub is None
+        if entry is not None:
+            self._state.finished = True
+        if hub is not None:
+            weakref.finalize(self, hub.unregister, prompt_id)
+
+    def __repr__(self) -> str:
+        state = "done" if self._state.finished else ("running" if self._state.started else "queued")
+        return f"Job({self.prompt_id!r}, {state})"
+
+    @property
+    def done(self) -> bool:
+        """True once the prompt finished (as far as this client has seen)."""
+        return self._state.finished
+
+    def events(self, *, timeout: float | None = None) -> Iterator[Event]:
+        """Typed events for this prompt until it ends (``QueuePosition`` while it waits).
+
+        The iterator ends after the terminal event; then :meth:`result` is ready. Raises
+        :class:`WaitTimeout` after ``timeout`` seconds, :class:`JobLost` if the server forgets it.
+        """
+        yield from self._follow(timeout, positions=True)
+
+    def wait(self, timeout: float | None = None) -> Result:
+        """Block until the prompt ends; the :class:`Result` on success.
+
+        Raises:
+            ExecutionError: a node raised (node, class, exception, traceback).
+            Interrupted: the prompt was interrupted or cancelled.
+            JobLost: it vanished from queue and history (server restarted?).
+            WaitTimeout: ``timeout`` seconds passed (the prompt may still run).
+        """
+        for _ in self._follow(timeout, positions=False):
+            pass
+        return self.result()
+
+    def result(self) -> Result:
+        """The outcome (waits if needed, without limit unless the client has a wait timeout)."""
+        if self._result is None:
+            for _ in self._follow(None, positions=False):
+                pass
+        assert self._result is not None
+        return proto.raise_for_result(self._result)
+
+    def cancel(self) -> CancelOutcome:
+        """Cancel this prompt (see :meth:`Client.cancel`)."""
+        return self._client.cancel(self.prompt_id)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _follow(self, timeout: float | None, *, positions: bool) -> Iterator[Event]:
+        client, st = self._client, self._state
+        st.want_positions = positions
+        limit = timeout if timeout is not None else client.settings.wait_timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        hub = self._hub
+        polling = hub is None or not hub.connected
+        force = self._reconcile_first
+        first = True
+        while not st.finished:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise WaitTimeout(
+                    f"prompt {self.prompt_id} did not finish within {limit:g} s",
+                    prompt_id=self.prompt_id,
+                    hint="wait again with 'comfyctl wait ID', or cancel it",
+                )
+            remaining = IDLE_RECONCILE if deadline is None else deadline - now
+            if polling or force or hub is None:
+                if polling and not first:
+                    time.sleep(min(st.poll_interval, remaining))
+                first = force = False
+                changed, event = self._reconcile()
+                if event is not None:
+                    yield event
+                if polling:
+                    st.next_poll(changed)
+                continue
+            if self._entry is not None:
+                # History already has it: read what the socket still holds, up to executing(None).
+                remaining = min(remaining, _GRACE)
+            try:
+                got = hub.next(self.prompt_id, min(IDLE_RECONCILE, remaining))
+            except SocketLost:
+                polling = not self._client._reconnect(hub, deadline)
+                force = True
+                continue
+            if self._entry is not None and not isinstance(got, Event):
+                st.finished = got is None or st.finished
+            elif isinstance(got, Tick) or got is None:
+                force = st.should_reconcile(time.monotonic(), status_tick=got is TICK)
+            elif st.feed(got, time.monotonic()):
+                yield got
+        self._finish(deadline)
+
+    def _reconcile(self) -> tuple[bool, Event | None]:
+        """Ask /queue (and /history if it left the queue) where the prompt is."""
+        st = self._state
+        before = (st.started, st.last_position)
+        queue = self._client.queue()
+        verdict = st.on_queue(queue)
+        st.reconciled(time.monotonic())
+        if verdict == "absent":
+            entry = self._client.history_entry(self.prompt_id)
+            if entry is None:
+                time.sleep(0.05)  # a server may write history an instant after the queue empties
+                entry = self._client.history_entry(self.prompt_id)
+            if entry is None:
+                raise proto.job_lost(self.prompt_id)
+            self._entry = entry
+            st.finished = self._hub is None or not self._hub.connected
+            return True, None
+        event = st.position_event(queue)
+        return (st.started, st.last_position) != before, event if st.want_positions else None
+
+    def _finish(self, deadline: float | None) -> None:
+        if self._result is not None:
+            return
+        entry = self._entry
+        attempt = 0
+        while entry is None:
+            # executing(node=None) follows the history write; retry briefly for slower servers.
+            entry = self._client.history_entry(self.prompt_id)
+            if entry is not None:
+                break
+            if attempt >= 8:
+                if self.prompt_id not in self._client.queue():
+                    raise proto.job_lost(self.prompt_id)
+                attempt = 0
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"prompt {self.prompt_id} finished but its history did not appear",
+                    prompt_id=self.prompt_id,
+                )
+            time.sleep(proto.retry_delay(attempt, base=0.02, cap=0.5))
+            attempt += 1
+        self._entry = entry
+        self._result = proto.result_from_history(self.prompt_id, entry, self._client.settings.base_url)
+        if self._hub is not None:
+            self._hub.unregister(self.prompt_id)
+            if self._private:
+                self._hub.close()
