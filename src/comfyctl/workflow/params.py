@@ -317,8 +317,11 @@ def coerce_value(
         kind = _kind_of(current)
         if kind is None:
             return _parse_json_value(value, where) if value.strip()[:1] in ("[", "{") else value
-    if kind == "INT":
-        result: Any = _to_int(value, where, from_string)
+    if kind == "NUMBER":
+        text = str(value).strip()
+        result: Any = int(text) if re.fullmatch(r"[+-]?\d+", text) else _to_float(value, where, from_string)
+    elif kind == "INT":
+        result = _to_int(value, where, from_string)
     elif kind == "FLOAT":
         result = _to_float(value, where, from_string)
     elif kind == "BOOLEAN":
@@ -344,10 +347,8 @@ def coerce_value(
 def _kind_of(current: Any) -> str | None:
     if isinstance(current, bool):
         return "BOOLEAN"
-    if isinstance(current, int):
-        return "INT"
-    if isinstance(current, float):
-        return "FLOAT"
+    if isinstance(current, (int, float)):
+        return "NUMBER"  # JSON does not tell 1 from 1.0: accept either
     if isinstance(current, str):
         return "STRING"
     return None
