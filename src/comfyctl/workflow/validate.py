@@ -12,18 +12,32 @@ The sandbox serves its answers, the client uses :func:`describe_rejection` to ex
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
+import re
+from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import NodeProblem, ValidationError
 from ..nodedefs import NodeDefs
 
 __all__ = [
+    "FILE_LOADERS",
     "KNOWN_VALIDATORS",
+    "MODEL_INPUTS",
+    "TRACEBACK_ROOT",
     "PromptVerdict",
+    "ValidationReport",
     "ValidatorSpec",
+    "check",
+    "describe_rejection",
     "file_validator",
+    "find_cycles",
+    "model_folder",
+    "validate",
     "validate_prompt",
     "validate_request",
 ]
@@ -897,3 +911,781 @@ def validate_request(body: Any, defs: NodeDefs, **kwargs: Any) -> PromptVerdict:
         error = _error("no_prompt", "No prompt provided", "No prompt provided")
         return PromptVerdict(400, {"error": error, "node_errors": {}}, (), None)
     return validate_prompt(prompt, defs, partial_execution_targets=targets, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readable problems
+# ---------------------------------------------------------------------------------------------
+
+#: Inputs of core loader nodes (ComfyUI 0.8.0) and the models/ folder their files live in,
+#: read from the ``folder_paths.get_filename_list(...)`` calls in nodes.py and comfy_extras/.
+MODEL_INPUTS: Mapping[str, Mapping[str, str]] = {
+    "CheckpointLoader": {"ckpt_name": "checkpoints", "config_name": "configs"},
+    "CheckpointLoaderSimple": {"ckpt_name": "checkpoints"},
+    "unCLIPCheckpointLoader": {"ckpt_name": "checkpoints"},
+    "ImageOnlyCheckpointLoader": {"ckpt_name": "checkpoints"},
+    "CreateHookModelAsLora": {"ckpt_name": "checkpoints"},
+    "CreateHookModelAsLoraModelOnly": {"ckpt_name": "checkpoints"},
+    "LTXVAudioVAELoader": {"ckpt_name": "checkpoints"},
+    "LTXAVTextEncoderLoader": {"text_encoder": "text_encoders", "ckpt_name": "checkpoints"},
+    "LoraLoader": {"lora_name": "loras"},
+    "LoraLoaderModelOnly": {"lora_name": "loras"},
+    "CreateHookLora": {"lora_name": "loras"},
+    "CreateHookLoraModelOnly": {"lora_name": "loras"},
+    "TrainLoraNode": {"existing_lora": "loras"},
+    "VAELoader": {"vae_name": "vae"},
+    "ControlNetLoader": {"control_net_name": "controlnet"},
+    "DiffControlNetLoader": {"control_net_name": "controlnet"},
+    "UNETLoader": {"unet_name": "diffusion_models"},
+    "CLIPLoader": {"clip_name": "text_encoders"},
+    "DualCLIPLoader": {"clip_name1": "text_encoders", "clip_name2": "text_encoders"},
+    "TripleCLIPLoader": {f"clip_name{i}": "text_encoders" for i in (1, 2, 3)},
+    "QuadrupleCLIPLoader": {f"clip_name{i}": "text_encoders" for i in (1, 2, 3, 4)},
+    "CLIPVisionLoader": {"clip_name": "clip_vision"},
+    "StyleModelLoader": {"style_model_name": "style_models"},
+    "GLIGENLoader": {"gligen_name": "gligen"},
+    "ModelPatchLoader": {"name": "model_patches"},
+    "UpscaleModelLoader": {"model_name": "upscale_models"},
+    "LatentUpscaleModelLoader": {"model_name": "latent_upscale_models"},
+    "HypernetworkLoader": {"hypernetwork_name": "hypernetworks"},
+    "AudioEncoderLoader": {"audio_encoder_name": "audio_encoders"},
+    "PhotoMakerLoader": {"photomaker_model_name": "photomaker"},
+    "DiffusersLoader": {"model_path": "diffusers"},
+}
+
+#: Input names custom loader packs commonly reuse from core loaders.
+_MODEL_INPUT_NAMES = {
+    "ckpt_name": "checkpoints",
+    "lora_name": "loras",
+    "vae_name": "vae",
+    "unet_name": "diffusion_models",
+    "clip_name": "text_encoders",
+    "control_net_name": "controlnet",
+    "upscale_model_name": "upscale_models",
+}
+_MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx", ".pt2")
+
+#: Core file loaders: class -> (input, the word the server uses in "Invalid <kind> file: ...").
+FILE_LOADERS: Mapping[str, tuple[str, str]] = {
+    "LoadImage": ("image", "image"),
+    "LoadImageMask": ("image", "image"),
+    "LoadLatent": ("latent", "latent"),
+    "LoadAudio": ("audio", "audio"),
+    "LoadVideo": ("file", "video"),
+}
+
+
+def model_folder(class_type: Any, input_name: Any, value: Any = None) -> str | None:
+    """The models/ folder a loader input reads from, or None when it is not a model-file input.
+
+    Known core loaders come from :data:`MODEL_INPUTS`; other classes are recognised by a core
+    loader's input name, or (folder unknown: ``""``) by a value that looks like a model file.
+    """
+    if not isinstance(input_name, str):
+        return None
+    known = MODEL_INPUTS.get(class_type) if isinstance(class_type, str) else None
+    if known is not None:
+        return known.get(input_name)
+    base = input_name.rstrip("0123456789")
+    if base in _MODEL_INPUT_NAMES:
+        return _MODEL_INPUT_NAMES[base]
+    if isinstance(value, str) and value.lower().endswith(_MODEL_EXTENSIONS):
+        return ""
+    return None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A value as the user wrote it: strings quoted, containers as JSON, long ones cut."""
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _choices(config: Any) -> list[Any] | None:
+    """The options of a combo ``input_config`` (legacy list or ``["COMBO", {"options": [...]}]``)."""
+    if not isinstance(config, (list, tuple)) or not config:
+        return None
+    head = config[0]
+    if isinstance(head, list):
+        return head
+    if head == "COMBO" and len(config) > 1 and isinstance(config[1], Mapping):
+        options = config[1].get("options")
+        return options if isinstance(options, list) else None
+    return None
+
+
+def _one_of(options: Sequence[Any], value: Any) -> str:
+    shown = ", ".join(str(o) for o in options[:12])
+    if len(options) > 12:
+        shown += f", … ({len(options)} in all)"
+    text = f"{_short(value)} is not one of {shown}"
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.6)
+    if close:
+        text += f" (did you mean {close[0]!r}?)"
+    return text
+
+
+def _nodes(prompt: Any) -> Mapping[Any, Any]:
+    return prompt if isinstance(prompt, Mapping) else {}
+
+
+def _class_of(prompt: Any, node_id: Any) -> Any:
+    node = _nodes(prompt).get(node_id) if isinstance(node_id, str) else None
+    return node.get("class_type") if isinstance(node, Mapping) else None
+
+
+def _link_fault(prompt: Any, node_id: Any, exc_type: str, message: str) -> tuple[str | None, str] | None:
+    """Find the link in ``node_id``'s inputs that made the server's validation raise, and say why."""
+    node = _nodes(prompt).get(node_id)
+    inputs = node.get("inputs") if isinstance(node, Mapping) else None
+    if not isinstance(inputs, Mapping):
+        return None
+    nodes = _nodes(prompt)
+    for name, value in inputs.items():
+        if not isinstance(value, list) or len(value) != 2:
+            continue
+        target, slot = value
+        try:
+            exists = target in nodes
+        except TypeError:
+            exists = False
+        if not exists and exc_type in ("KeyError", "TypeError"):
+            if isinstance(target, (int, float)) and str(target) in nodes:
+                fixed = _short([str(target), slot])
+                return name, f"links to node {target} as a number; node ids in links are strings: {fixed}"
+            if (exc_type == "KeyError" and message == repr(target)) or (
+                exc_type == "TypeError" and "unhashable" in message
+            ):
+                shown = target if isinstance(target, str) else _short(target)
+                return name, f"links to node {shown}, which does not exist"
+        if (
+            exists
+            and exc_type == "TypeError"
+            and not isinstance(slot, int)
+            and type(slot).__name__ in message
+        ):
+            return name, f"output index {_short(slot)} must be an integer (a link is [node_id, output_index])"
+        if exists and exc_type == "IndexError" and isinstance(slot, int):
+            target_class = _class_of(prompt, target)
+            owner = f"node {target} ({target_class})" if target_class else f"node {target}"
+            return name, f"links to output {slot} of {owner}, which has no such output"
+    return None
+
+
+def _exception_text(
+    prompt: Any, node_id: Any, class_type: Any, err: Mapping[str, Any]
+) -> tuple[str | None, str]:
+    extra = _extra(err)
+    exc_type = str(extra.get("exception_type") or "")
+    message = str(extra.get("exception_message") or err.get("details") or "")
+    found = _link_fault(prompt, node_id, exc_type, message)
+    if found is not None:
+        return found
+    if exc_type == "KeyError" and message == "'inputs'":
+        return None, "has no 'inputs' object"
+    missing = re.search(r"missing \d+ required positional arguments?: (.*)$", message)
+    if exc_type == "TypeError" and missing:
+        names = re.findall(r"'([^']+)'", missing.group(1))
+        return (names[0] if len(names) == 1 else None), f"required input {', '.join(names)} is missing"
+    if (
+        exc_type == "AttributeError"
+        and message.endswith("has no attribute 'endswith'")
+        and class_type in FILE_LOADERS
+    ):
+        name = FILE_LOADERS[class_type][0]
+        return name, "must be a file name typed in (a string), not a link or a number"
+    if exc_type == "KeyError" and re.fullmatch(r"'[^']*'", message):
+        return None, f"a link points to node {message[1:-1]}, which does not exist"
+    if exc_type == "KeyError" and re.fullmatch(r"-?\d+(\.\d+)?", message):
+        return None, f'a link names node {message} as a number; node ids in links are strings ("{message}")'
+    if exc_type == "TypeError" and re.search(r"indices must be integers or slices, not (\w+)", message):
+        return None, "a link's output index is not an integer (a link is [node_id, output_index])"
+    if exc_type == "IndexError" and message.endswith("index out of range"):
+        return None, "a link points to an output index the linked node does not have"
+    return None, f"the server's validation raised {exc_type or 'an exception'}: {message}"
+
+
+def _extra(err: Mapping[str, Any]) -> Mapping[str, Any]:
+    extra = err.get("extra_info")
+    return extra if isinstance(extra, Mapping) else {}
+
+
+def _problem(node_id: Any, class_type: Any, err: Mapping[str, Any], prompt: Any) -> NodeProblem:
+    """One server error dict as a :class:`NodeProblem` with a readable line."""
+    kind = str(err.get("type") or "error")
+    extra = _extra(err)
+    name = extra.get("input_name")
+    name = name if isinstance(name, str) else None
+    details = str(err.get("details") or "")
+    config = extra.get("input_config")
+    value = extra.get("received_value")
+    expected = config[0] if isinstance(config, (list, tuple)) and config else None
+    if kind == "required_input_missing":
+        text = "required input is missing"
+    elif kind == "bad_linked_input":
+        text = f'{_short(value)} is not a link; a link is [node_id, output_index], e.g. ["4", 0]'
+    elif kind == "return_type_mismatch":
+        linked = extra.get("linked_node")
+        source = linked[0] if isinstance(linked, list) and linked else "?"
+        slot = linked[1] if isinstance(linked, list) and len(linked) > 1 else "?"
+        source_class = _class_of(prompt, source)
+        owner = f"node {source} ({source_class})" if source_class else f"node {source}"
+        wanted = "a COMBO value" if isinstance(expected, list) else str(expected)
+        text = f"output {slot} of {owner} is {extra.get('received_type')}, but this input takes {wanted}"
+    elif kind == "invalid_input_type":
+        wanted = expected if isinstance(expected, str) else "the expected type"
+        text = f"{_short(value)} is not a valid {wanted} ({extra.get('exception_message', details)})"
+    elif kind in ("value_smaller_than_min", "value_bigger_than_max"):
+        low = kind == "value_smaller_than_min"
+        opts = config[1] if isinstance(config, (list, tuple)) and len(config) > 1 else {}
+        bound = opts.get("min" if low else "max") if isinstance(opts, Mapping) else None
+        if bound is None:
+            bound = str(err.get("message", "")).rsplit(" ", 1)[-1]
+        text = f"{_short(value)} is {'below the minimum' if low else 'above the maximum'} {bound}"
+    elif kind == "value_not_in_list":
+        folder = model_folder(class_type, name, value)
+        options = _choices(config)
+        size = re.search(r"\(list of length (\d+)\)$", details)
+        if folder is not None:
+            where = f"the server's {folder} folder" if folder else "the server's model folders"
+            text = f"model file {_short(value)} is not in {where}"
+        elif options is not None:
+            text = _one_of(options, value)
+        elif size:
+            text = f"{_short(value)} is not one of the {size.group(1)} choices the server offers"
+        else:
+            text = f"{_short(value)} is not one of the allowed values"
+    elif kind == "custom_validation_failed":
+        reason = details[len(name) + 3 :] if name and details.startswith(f"{name} - ") else ""
+        file_missing = re.fullmatch(r"Invalid (image|latent|audio|video) file: (.*)", reason, re.S)
+        if file_missing:
+            kind_, name_ = file_missing.groups()
+            text = f"{kind_} file {name_!r} is not on the server (upload it first)"
+        else:
+            text = (
+                f"rejected by the node's own check: {reason}"
+                if reason
+                else "rejected by the node's own check"
+            )
+    elif kind in ("exception_during_validation", "exception_during_inner_validation"):
+        # The server's input_name on inner errors names the downstream input: find the real culprit.
+        name, text = _exception_text(prompt, node_id, class_type, err)
+    else:
+        text = f"{err.get('message', kind)}: {details}" if details else str(err.get("message", kind))
+    return _make_problem(node_id, class_type, kind, err, name, text)
+
+
+def _make_problem(
+    node_id: Any, class_type: Any, kind: str, err: Mapping[str, Any], name: str | None, text: str, **more: Any
+) -> NodeProblem:
+    where = "" if node_id is None else f"node {node_id}" + (f" ({class_type})" if class_type else "")
+    if name:
+        where += f" input {name!r}"
+    return NodeProblem(
+        node_id=node_id,
+        class_type=class_type,
+        type=kind,
+        message=str(err.get("message", "")),
+        details=str(err.get("details", "")),
+        input_name=name,
+        text=f"{where}: {text}" if where else text,
+        **more,
+    )
+
+
+def _top_problems(error: Any, body: Mapping[str, Any], prompt: Any) -> list[NodeProblem]:
+    """Problems for an answer whose node_errors say nothing (no_prompt, invalid_prompt, no outputs, crash)."""
+    if not isinstance(error, Mapping):
+        if "exception_type" in body:  # our 500 verdict: the real server would crash on this prompt
+            return [_crash_problem(body, prompt)]
+        text = str(error) if error else "the server rejected the workflow"
+        return [_make_problem(None, None, "error", {"message": text}, None, text)]
+    kind = str(error.get("type") or "error")
+    message = str(error.get("message") or "")
+    node = re.fullmatch(r"Node ID '#(.*)'", str(error.get("details") or ""), re.S)
+    node_id = node.group(1) if node else None
+    if kind == "no_prompt":
+        return [
+            _make_problem(
+                None, None, kind, error, None, "the request has no 'prompt' (an API-format workflow)"
+            )
+        ]
+    if kind == "invalid_prompt" and "missing the class_type" in message:
+        hint = " (a UI-format workflow? convert it first)" if _looks_like_ui(prompt) else ""
+        return [_make_problem(node_id, None, kind, error, None, f"the node has no class_type{hint}")]
+    if kind == "invalid_prompt":
+        unknown = re.fullmatch(r"Cannot execute because node (.*) does not exist\.", message, re.S)
+        class_type = unknown.group(1) if unknown else _class_of(prompt, node_id)
+        text = f"node type {class_type!r} is not installed on the server (a custom node pack is missing?)"
+        return [_make_problem(node_id, class_type, kind, error, None, text)]
+    if kind == "prompt_no_outputs":
+        text = (
+            "nothing to run: the workflow has no output node (such as SaveImage or PreviewImage), "
+            "or none of the partial_execution_targets is one"
+        )
+        return [_make_problem(None, None, kind, error, None, text)]
+    if kind == "prompt_outputs_failed_validation":
+        lines = [line for line in str(error.get("details") or "").split("\n") if line]
+        if lines:
+            return [_make_problem(None, None, kind, error, None, line) for line in lines]
+        cycles = find_cycles(prompt)
+        if cycles:
+            return [_cycle_problem(prompt, cycle) for cycle in cycles]
+        text = "no output passed validation and the server named no node (a dependency cycle between nodes?)"
+        return [_make_problem(None, None, kind, error, None, text)]
+    details = str(error.get("details") or "")
+    return [_make_problem(node_id, None, kind, error, None, f"{message}: {details}" if details else message)]
+
+
+def _looks_like_ui(prompt: Any) -> bool:
+    return isinstance(prompt, Mapping) and "nodes" in prompt and "links" in prompt
+
+
+def _crash_problem(body: Mapping[str, Any], prompt: Any) -> NodeProblem:
+    err = {
+        "message": "the server would fail with HTTP 500",
+        "details": str(body.get("exception_message", "")),
+    }
+    if _looks_like_ui(prompt):
+        return _make_problem(
+            None, None, "malformed_prompt", err, None, "this is a UI-format workflow; convert it first"
+        )
+    if not isinstance(prompt, Mapping):
+        text = f"the prompt must be an object of node id -> node, not {type(prompt).__name__}"
+        return _make_problem(None, None, "malformed_prompt", err, None, text)
+    for node_id, node in prompt.items():
+        if not isinstance(node, Mapping):
+            text = f"must be an object with class_type and inputs, not {_short(node, 40)}"
+            return _make_problem(node_id, None, "malformed_prompt", err, None, text)
+        class_type = node.get("class_type")
+        if class_type is not None and not isinstance(class_type, str):
+            return _make_problem(node_id, None, "malformed_prompt", err, None, "class_type must be a string")
+    text = f"the server would fail on this prompt (HTTP 500): {body.get('exception_type')}: {err['details']}"
+    return _make_problem(None, None, "malformed_prompt", err, None, text)
+
+
+def find_cycles(prompt: Any) -> list[list[str]]:
+    """Dependency cycles among the prompt's links, as node ids along each (the first repeated last)."""
+    nodes = _nodes(prompt)
+    edges: dict[Any, list[Any]] = {}
+    for node_id, node in nodes.items():
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        targets = []
+        if isinstance(inputs, Mapping):
+            for value in inputs.values():
+                if (
+                    isinstance(value, list)
+                    and len(value) == 2
+                    and isinstance(value[0], str)
+                    and value[0] in nodes
+                ):
+                    targets.append(value[0])
+        edges[node_id] = targets
+    # Tarjan's strongly connected components, iterative (graphs can be deep).
+    index: dict[Any, int] = {}
+    low: dict[Any, int] = {}
+    on_stack: set[Any] = set()
+    stack: list[Any] = []
+    cycles: list[list[str]] = []
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, iter(edges[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(edges[child])))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1 or node in edges[node]:
+                        cycles.append(_cycle_path(edges, set(component)))
+    return cycles
+
+
+def _cycle_path(edges: Mapping[Any, list[Any]], members: set[Any]) -> list[str]:
+    """One closed walk through a strongly connected component, from its first node back to it."""
+    start = next(n for n in edges if n in members)
+    path, seen = [start], {start}
+    while True:
+        nexts = [t for t in edges[path[-1]] if t in members]
+        back = [t for t in nexts if t == start]
+        if back:
+            return [*path, start]
+        fresh = [t for t in nexts if t not in seen]
+        if not fresh:  # every step inside an SCC leads back eventually; go to any member
+            return [*path, nexts[0]]
+        path.append(fresh[0])
+        seen.add(fresh[0])
+
+
+def _cycle_problem(prompt: Any, cycle: list[str]) -> NodeProblem:
+    steps = " → ".join(f"{n} ({_class_of(prompt, n)})" for n in cycle)
+    text = f"nodes depend on each other in a cycle, which ComfyUI cannot run: {steps}"
+    err = {"message": "Dependency cycle", "details": " -> ".join(cycle)}
+    return _make_problem(
+        cycle[0], _class_of(prompt, cycle[0]), "dependency_cycle", err, None, text, cycle=cycle
+    )
+
+
+def describe_rejection(
+    body: Mapping[str, Any], prompt: Mapping[str, Any] | None = None
+) -> tuple[str, list[NodeProblem]]:
+    """Turn a ``POST /prompt`` answer (real or from :func:`validate_prompt`) into one line plus problems.
+
+    Args:
+        body: the JSON answer: a 400 body, a 200 body carrying ``node_errors``, or the body of a
+            500 :class:`PromptVerdict`. Anything else is described, never raised on.
+        prompt: the prompt that was sent, when known: it names linked nodes' classes and finds the
+            link at fault when the server only reports an exception.
+
+    Returns:
+        ``(summary, problems)``: one problem per server error, each with a readable ``text`` such
+        as ``node 7 (KSampler) input 'steps': 0 is below the minimum 1``.
+    """
+    if not isinstance(body, Mapping):
+        text = f"the server rejected the workflow: {_short(body, 200)}"
+        return text, [_make_problem(None, None, "error", {"message": text}, None, text)]
+    problems: list[NodeProblem] = []
+    node_errors = body.get("node_errors")
+    if isinstance(node_errors, Mapping):
+        for node_id, entry in node_errors.items():
+            if not isinstance(entry, Mapping):
+                continue
+            class_type = entry.get("class_type") or _class_of(prompt, node_id)
+            deps = entry.get("dependent_outputs")
+            for err in entry.get("errors") or ():
+                if isinstance(err, Mapping):
+                    problem = _problem(node_id, class_type, err, prompt)
+                    if isinstance(deps, list):
+                        problem["dependent_outputs"] = list(deps)
+                    problems.append(problem)
+    error = body.get("error")
+    if not problems and (error is not None or "exception_type" in body):
+        problems = _top_problems(error, body, prompt)
+    problems.sort(key=_order_key(prompt))
+    return _summary(body, problems), problems
+
+
+def _order_key(prompt: Any) -> Callable[[NodeProblem], tuple[int, int]]:
+    order = {node_id: i for i, node_id in enumerate(_nodes(prompt))}
+    return lambda p: (order.get(p.get("node_id"), len(order)), 0)
+
+
+def _summary(body: Mapping[str, Any], problems: Sequence[NodeProblem]) -> str:
+    accepted = "error" not in body and "exception_type" not in body
+    if not problems:
+        return "the workflow is valid" if accepted else "the server rejected the workflow"
+    nodes = {p.get("node_id") for p in problems if p.get("node_id") is not None}
+    first = problems[0]["text"]
+    if accepted:
+        skipped = sorted({o for p in problems for o in p.get("dependent_outputs", ())}, key=str)
+        plural = "s" if len(skipped) != 1 else ""
+        head = f"accepted, but output{plural} {', '.join(map(str, skipped))} will not run"
+    else:
+        head = "the server would fail on this workflow" if "exception_type" in body else "workflow rejected"
+    if len(problems) == 1:
+        return f"{head}: {first}"
+    where = f" on {len(nodes)} node{'s' if len(nodes) != 1 else ''}" if nodes else ""
+    return f"{head}: {len(problems)} problems{where}; first: {first}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Offline validation for users
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The offline verdict on a workflow: the server's own answer plus what only offline checks find.
+
+    ``ok`` is True only when the server would accept the workflow and run every output (a 200
+    that drops some outputs is not ok). ``problems`` are in workflow order.
+    """
+
+    ok: bool
+    problems: tuple[NodeProblem, ...]
+    outputs: tuple[str, ...]
+    verdict: PromptVerdict
+    summary: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form for ``--json`` and agents."""
+        return {
+            "ok": self.ok,
+            "summary": self.summary,
+            "status": self.verdict.status,
+            "outputs": list(self.outputs),
+            "problems": [dict(p) for p in self.problems],
+        }
+
+
+def _options_of(spec: Any) -> list[Any] | None:
+    return _choices(spec) if isinstance(spec, list) else None
+
+
+def _with_models(defs: NodeDefs, models: Mapping[str, Sequence[str]], prompt: Mapping[Any, Any]) -> NodeDefs:
+    """The definitions with loader combos listing ``models[folder]`` instead of the snapshot's files."""
+    patched: dict[str, Any] = {}
+    for node in prompt.values():
+        class_type = node.get("class_type") if isinstance(node, Mapping) else None
+        if not isinstance(class_type, str) or class_type in patched or class_type not in defs:
+            continue
+        raw = defs[class_type].raw
+        declared = raw.get("input") or {}
+        sections: dict[str, Any] = {}
+        for section in ("required", "optional"):
+            specs = dict(declared.get(section) or {})
+            for name, spec in specs.items():
+                folder = model_folder(class_type, name)
+                options = _options_of(spec)
+                if not folder or folder not in models or options is None:
+                    continue
+                # keep non-file entries the server adds (VAELoader's "pixel_space", "taesd", ...)
+                extras = [o for o in options if not str(o).lower().endswith(_MODEL_EXTENSIONS)]
+                files = [*models[folder], *(o for o in extras if o not in models[folder])]
+                opts = dict(spec[1]) if len(spec) > 1 and isinstance(spec[1], Mapping) else {}
+                if spec[0] == "COMBO":
+                    specs[name] = ["COMBO", {**opts, "options": files}]
+                else:
+                    specs[name] = [files, opts] if len(spec) > 1 else [files]
+                sections[section] = specs
+        if sections:
+            patched[class_type] = {**raw, "input": {**declared, **sections}}
+    if not patched:
+        return defs
+    return NodeDefs(ChainMap(patched, dict(defs.raw)))
+
+
+def _file_validators(defs: NodeDefs, input_files: Sequence[str] | None) -> dict[str, Validator]:
+    """Stand-ins for the file loaders' existence checks, against the input folder as ``defs`` lists it."""
+    validators: dict[str, Validator] = {}
+    for class_type, (name, kind) in FILE_LOADERS.items():
+        if class_type not in defs:
+            continue
+        spec = defs[class_type].input(name)
+        known = set(input_files) if input_files is not None else set(spec.choices or ()) if spec else set()
+
+        def exists(value: str, known: set[str] = known) -> bool:
+            # subfolders and [output]/[temp] annotations are not in the combo list: give them the benefit
+            return value in known or "/" in value or "\\" in value or value.endswith("]")
+
+        validators[class_type] = file_validator(kind, exists)
+    return validators
+
+
+def _reachable(prompt: Mapping[Any, Any], roots: Sequence[Any]) -> list[Any]:
+    seen: dict[Any, None] = {}
+    todo = list(roots)
+    while todo:
+        node_id = todo.pop()
+        if node_id in seen or node_id not in prompt:
+            continue
+        seen[node_id] = None
+        node = prompt[node_id]
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        if isinstance(inputs, Mapping):
+            for value in inputs.values():
+                if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                    todo.append(value[0])
+    return list(seen)
+
+
+def validate(
+    workflow: Mapping[str, Any],
+    defs: NodeDefs,
+    *,
+    models: Mapping[str, Sequence[str]] | None = None,
+    input_files: Sequence[str] | None = None,
+    partial_execution_targets: Sequence[str] | None = None,
+) -> ValidationReport:
+    """Validate an API-format workflow offline: the server's verdict, plus what it does not say.
+
+    On top of :func:`validate_prompt`: every unknown node type (the server stops at the first),
+    problems in nodes the server never reached because an earlier link failed, dependency cycles
+    (``dependency_cycle``; the server answers them with an empty ``node_errors``), and missing
+    model files called out as ``missing_model`` with the folder they belong in.
+
+    Args:
+        workflow: the API-format prompt.
+        defs: the server's node definitions (fresh: combo lists of files are a snapshot).
+        models: ``{folder: [files]}`` as ``/models/{folder}`` lists them; overrides the loaders'
+            combo lists in ``defs``.
+        input_files: names in the server's input folder (default: LoadImage's list in ``defs``).
+        partial_execution_targets: validate only these outputs, as the server would.
+
+    Returns:
+        A :class:`ValidationReport`. Never raises for bad input.
+
+    Example:
+        >>> report = validate(api, defs, models={"checkpoints": client.models("checkpoints")})
+        >>> for p in report.problems: print(p["text"])
+    """
+    prompt = workflow
+    if models and isinstance(prompt, Mapping):
+        defs = _with_models(defs, models, prompt)
+    validators = _file_validators(defs, input_files)
+    verdict = validate_prompt(
+        prompt, defs, partial_execution_targets=partial_execution_targets, custom_validators=validators
+    )
+    if verdict.status == 200 and not verdict.body.get("node_errors"):
+        return ValidationReport(True, (), verdict.outputs, verdict, "the workflow is valid")
+    summary, problems = describe_rejection(verdict.body, prompt)
+    if isinstance(prompt, Mapping) and verdict.status != 500:
+        problems = _offline_extras(prompt, defs, verdict, problems, validators, partial_execution_targets)
+        problems.sort(key=_order_key(prompt))
+        summary = _summary(verdict.body, problems)
+    problems = [_as_missing_model(p, prompt, defs, models) for p in problems]
+    if problems and "error" in verdict.body:
+        summary = _summary(verdict.body, problems)
+    return ValidationReport(False, tuple(problems), verdict.outputs, verdict, summary)
+
+
+def _offline_extras(
+    prompt: Mapping[Any, Any],
+    defs: NodeDefs,
+    verdict: PromptVerdict,
+    problems: list[NodeProblem],
+    validators: Mapping[str, Validator],
+    targets: Sequence[str] | None,
+) -> list[NodeProblem]:
+    """Problems the server's answer leaves out: other unknown types, unreached nodes, cycles."""
+    problems = list(problems)
+    error = verdict.body.get("error") or {}
+    if error.get("type") == "invalid_prompt":
+        reported = {p.get("node_id") for p in problems}
+        for node_id, node in prompt.items():
+            class_type = node.get("class_type") if isinstance(node, Mapping) else None
+            if node_id in reported or not isinstance(class_type, str) or class_type in defs:
+                continue
+            message = f"Cannot execute because node {class_type} does not exist."
+            err = {"type": "invalid_prompt", "message": message, "details": f"Node ID '#{node_id}'"}
+            problems += _top_problems(err, {}, prompt)
+        return problems
+    outputs = [
+        node_id
+        for node_id, node in prompt.items()
+        if isinstance(node, Mapping)
+        and node.get("class_type") in defs
+        and defs[node["class_type"]].raw.get("output_node") is True
+        and (targets is None or node_id in targets)
+    ]
+    reachable = _reachable(prompt, outputs)
+    # Nodes the server never reached (behind a failed link) are checked on a fresh copy, so the
+    # verdict's coerced prompt stays exactly what the server would have stored.
+    run = _Run(_working_copy(prompt), defs, validators)
+    seen = {(p.get("node_id"), p.get("type"), p.get("input_name")) for p in problems}
+    for node_id in reachable:
+        if any(p.get("node_id") == node_id for p in problems):
+            continue
+        try:
+            ok, errors = run.node(node_id)
+        except _NodeFailed as failed:
+            ok, errors = (
+                False,
+                [
+                    _node_error(
+                        "exception_during_validation",
+                        "Exception when validating node",
+                        str(failed.exc),
+                        exception_type=_type_name(failed.exc),
+                        exception_message=str(failed.exc),
+                    )
+                ],
+            )
+        for err in errors if not ok else ():
+            problem = _problem(node_id, prompt[node_id].get("class_type"), err, prompt)
+            key = (problem.get("node_id"), problem.get("type"), problem.get("input_name"))
+            if key not in seen:
+                seen.add(key)
+                problems.append(problem)
+    reach = set(reachable)
+    known = [p.get("cycle") for p in problems]
+    for cycle in find_cycles(prompt):
+        if reach.intersection(cycle) and cycle not in known:
+            problems.append(_cycle_problem(prompt, cycle))
+    return problems
+
+
+def _as_missing_model(
+    problem: NodeProblem, prompt: Any, defs: NodeDefs, models: Mapping[str, Sequence[str]] | None
+) -> NodeProblem:
+    """A value_not_in_list on a model loader input becomes ``missing_model`` with its folder."""
+    if problem.get("type") != "value_not_in_list":
+        return problem
+    node = _nodes(prompt).get(problem.get("node_id"))
+    name = problem.get("input_name")
+    value = (
+        node.get("inputs", {}).get(name)
+        if isinstance(node, Mapping) and isinstance(node.get("inputs"), Mapping)
+        else None
+    )
+    folder = model_folder(problem.get("class_type"), name, value)
+    if folder is None:
+        return problem
+    place = f"models/{folder}/" if folder else "the server's models folder"
+    available = len(models[folder]) if models and folder in models else None
+    if available is None and folder and problem.get("class_type") in defs and isinstance(name, str):
+        spec = defs[problem["class_type"]].input(name)
+        available = len(spec.choices) if spec and spec.choices is not None else None
+    count = (
+        "" if available is None else f"; the server has {available} file{'s' if available != 1 else ''} there"
+    )
+    text = f"model file {_short(value)} is missing: put it in {place}{count}"
+    where = problem["text"].split(": ", 1)[0]
+    return NodeProblem(
+        {**problem, "type": "missing_model", "folder": folder or None, "text": f"{where}: {text}"}
+    )
+
+
+def check(
+    workflow: Mapping[str, Any],
+    defs: NodeDefs,
+    *,
+    models: Mapping[str, Sequence[str]] | None = None,
+    input_files: Sequence[str] | None = None,
+    partial_execution_targets: Sequence[str] | None = None,
+) -> ValidationReport:
+    """Like :func:`validate`, but raise :class:`ValidationError` (exit code 4) listing every problem.
+
+    Raises:
+        ValidationError: the workflow would be rejected or would not run every output.
+    """
+    report = validate(
+        workflow,
+        defs,
+        models=models,
+        input_files=input_files,
+        partial_execution_targets=partial_execution_targets,
+    )
+    if not report.ok:
+        raise ValidationError(
+            report.summary,
+            problems=list(report.problems),
+            details={"status": report.verdict.status, "outputs": list(report.outputs)},
+        )
+    return report
