@@ -52,7 +52,8 @@ _LEDGER_VERSION = 1
 class _SubmitClient(Protocol):
     """The part of ``Client`` the store needs (duck-typed so tests and fleets can pass their own)."""
 
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def submit(self, workflow: Mapping[str, Any], *, prompt_id: str | None = None) -> Any: ...
     def queue(self) -> Any: ...

@@ -1,0 +1,250 @@
+"""CLI: inventory, check, export, offline, doctor against the sandbox; exactly-once submit under SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comfyctl.client import Client
+from comfyctl.offline import OfflineStore
+from test_cli_support import invoke
+
+API_OK = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "inv"}},
+}
+API_MISSING = {
+    "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl_base.safetensors"}},
+    "2": {"class_type": "IPAdapterAdvanced", "inputs": {"model": ["1", 0]}},
+    "3": {"class_type": "LoraLoader", "inputs": {"lora_name": "detail.safetensors", "model": ["1", 0]}},
+    "4": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+}
+
+
+@pytest.fixture
+def down_url() -> str:
+    """A loopback URL nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """./projects and ./state land in the test's folder."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _file(tmp_path: Path, name: str, data: Any) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_inventory_command_caches_and_refreshes(sandbox: Any, tmp_path: Path) -> None:
+    (sandbox.root / "models/loras").mkdir(parents=True, exist_ok=True)
+    (sandbox.root / "models/loras/detail.safetensors").write_bytes(b"x")
+    first = invoke("inventory", "--json", url=sandbox.url)
+    assert first.code == 0, first.stderr
+    doc = first.json()
+    assert doc["mode"] == "online" and doc["models"]["loras"] == ["detail.safetensors"]
+    assert doc["nodes"]["SaveImageWebsocket"] == "custom_nodes.websocket_image_save"
+    assert (tmp_path / "state/inventory.json").is_file()
+    (sandbox.root / "models/loras/new.safetensors").write_bytes(b"x")
+    assert invoke("inventory", "--json", url=sandbox.url).json()["created"] == doc["created"]
+    refreshed = invoke("inventory", "--refresh", "--json", url=sandbox.url).json()
+    assert refreshed["models"]["loras"] == ["detail.safetensors", "new.safetensors"]
+    human = invoke("inventory", url=sandbox.url)
+    assert human.code == 0 and "new.safetensors" in human.stdout and "websocket_image_save" in human.stdout
+
+
+def test_inventory_falls_back_to_a_stale_cache_with_a_warning(sandbox: Any, tmp_path: Path) -> None:
+    url = sandbox.url
+    assert invoke("inventory", "--json", url=url).code == 0
+    sandbox.stop()
+    out = invoke("inventory", "--max-age", "0", "--json", url=url)
+    assert out.code == 0 and out.json()["stale"] is True
+    assert "unreachable" in out.stderr
+    down = invoke("inventory", "--state-dir", str(tmp_path / "none"), url=url)
+    assert down.code == 3
+
+
+def test_inventory_scan_command(tmp_path: Path) -> None:
+    root = tmp_path / "ComfyUI"
+    (root / "models/vae").mkdir(parents=True)
+    (root / "models/vae/ae.safetensors").write_bytes(b"")
+    (root / "custom_nodes/pack").mkdir(parents=True)
+    (root / "custom_nodes/pack/__init__.py").write_text('NODE_CLASS_MAPPINGS = {"PackNode": object}\n')
+    out = invoke("inventory", "scan", str(root), "--json")
+    assert out.code == 0, out.stderr
+    doc = out.json()
+    assert doc["mode"] == "offline" and doc["models"]["vae"] == ["ae.safetensors"]
+    assert doc["nodes"] == {"PackNode": "custom_nodes.pack"}
+    assert root.resolve().as_uri() in json.loads((tmp_path / "state/inventory.json").read_text())["servers"]
+    assert invoke("inventory", "scan", str(tmp_path / "nope")).code == 2
+
+
+def test_check_names_each_missing_item_with_its_folder_or_package(sandbox: Any, tmp_path: Path) -> None:
+    wf = _file(tmp_path, "needs.json", API_MISSING)
+    out = invoke("check", wf, url=sandbox.url)
+    assert out.code == 4
+    assert "IPAdapterAdvanced" in out.stdout and "ComfyUI_IPAdapter_plus" in out.stdout
+    assert "sdxl_base.safetensors" in out.stdout and "models/checkpoints/" in out.stdout
+    assert "detail.safetensors" in out.stdout and "models/loras/" in out.stdout
+    doc = invoke("check", wf, "--json", url=sandbox.url).json()
+    assert doc["ok"] is False
+    kinds = sorted((p["kind"], p.get("folder") or p.get("package")) for p in doc["problems"])
+    assert kinds == [
+        ("missing_model", "checkpoints"),
+        ("missing_model", "loras"),
+        ("missing_node", "ComfyUI_IPAdapter_plus"),
+    ]
+    (sandbox.root / "models/checkpoints").mkdir(parents=True, exist_ok=True)
+    (sandbox.root / "models/checkpoints/sdxl_base.safetensors").write_bytes(b"x")
+    again = invoke("check", wf, "--refresh", "--json", url=sandbox.url).json()
+    assert [p["value"] for p in again["problems"] if p["kind"] == "missing_model"] == ["detail.safetensors"]
+    ok = invoke("check", _file(tmp_path, "ok.json", API_OK), url=sandbox.url)
+    assert ok.code == 0 and "everything it needs is installed" in ok.stdout
+
+
+def test_check_against_a_folder_on_disk(tmp_path: Path) -> None:
+    root = tmp_path / "ComfyUI"
+    (root / "models/checkpoints").mkdir(parents=True)
+    (root / "models/checkpoints/sdxl_base.safetensors").write_bytes(b"")
+    out = invoke("check", _file(tmp_path, "needs.json", API_MISSING), "--comfyui-dir", root, "--json")
+    assert out.code == 4
+    missing = {p["class_type"] for p in out.json()["problems"]}
+    assert missing == {
+        "CheckpointLoaderSimple",
+        "IPAdapterAdvanced",
+        "LoraLoader",
+        "SaveImage",
+    }  # no core scan
+
+
+def test_export_ls_and_submit_exactly_once(sandbox: Any, tmp_path: Path) -> None:
+    wf = _file(tmp_path, "flow.json", API_OK)
+    saved = invoke("export", wf, "--project", "p", "--name", "night", "--json")
+    assert saved.code == 0, saved.stderr
+    assert saved.json()["path"] == str(Path("projects/p/workflows/night.json"))
+    assert json.loads((tmp_path / "projects/p/workflows/night.json").read_text()) == API_OK
+    second = invoke("export", wf, "--project", "p", "--name", "night", "--json").json()
+    assert second["name"] == "night-2"  # never silently replaced
+    listed = invoke("offline", "ls", "--json").json()
+    assert [p["name"] for p in listed["pending"]] == ["night", "night-2"]
+    assert invoke("offline", "submit", url=sandbox.url).code == 2  # neither --all nor names
+    sandbox.pause_worker()
+    sub = invoke("offline", "submit", "--all", "--json", url=sandbox.url)
+    assert sub.code == 0, sub.stderr
+    ids = [s["prompt_id"] for s in sub.json()["submitted"]]
+    queued = invoke("queue", "--json", url=sandbox.url)
+    assert queued.code == 0
+    posted = Counter(item["prompt_id"] for item in queued.json()["pending"])
+    assert posted == Counter(ids) and set(posted.values()) == {1}
+    assert invoke("offline", "submit", "--all", "--json", url=sandbox.url).json() == {"submitted": []}
+    assert invoke("offline", "ls", "--json").json()["pending"] == []
+
+
+def test_offline_submit_against_a_down_server_exits_3_and_keeps_the_work(
+    down_url: str, tmp_path: Path
+) -> None:
+    OfflineStore().export(API_OK, name="keep")
+    out = invoke("offline", "submit", "--all", url=down_url)
+    assert out.code == 3
+    assert [p.name for p in OfflineStore().pending()] == ["keep"]
+
+
+def test_run_with_the_server_down_saves_the_workflow_and_exits_3(down_url: str, tmp_path: Path) -> None:
+    wf = _file(tmp_path, "later.json", API_OK)
+    out = invoke("run", wf, "--project", "q", url=down_url)
+    assert out.code == 3, out.stderr
+    saved = tmp_path / "projects/q/workflows/later.json"
+    assert json.loads(saved.read_text()) == API_OK
+    assert str(saved.relative_to(tmp_path)) in out.stderr
+    assert [p.name for p in OfflineStore().pending("q")] == ["later"]
+
+
+def test_doctor_verdicts(sandbox: Any, down_url: str, tmp_path: Path) -> None:
+    out = invoke("doctor", "--json", url=sandbox.url)
+    assert out.code == 0, out.stderr
+    doc = out.json()
+    assert doc["verdict"] == "degraded"  # no inventory cached yet
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["reachable"]["status"] == "ok" and "0.8.0" in checks["versions"]["message"]
+    assert checks["inventory"]["status"] == "warn"
+    assert invoke("inventory", url=sandbox.url).code == 0
+    healthy = invoke("doctor", url=sandbox.url)
+    assert healthy.code == 0 and "verdict: healthy" in healthy.stdout
+    down = invoke("doctor", "--json", url=down_url)
+    assert down.code == 3 and down.json()["verdict"] == "down"
+    assert down.json()["checks"][0]["advice"]["code"] == "unreachable"
+
+
+def test_doctor_flags_a_stuck_queue(sandbox: Any) -> None:
+    sandbox.faults.node("1", delay=60, steps=600)  # runs for the whole test; interruptible per step
+    assert invoke("run", _file(Path("."), "slow.json", API_OK), "--no-wait", url=sandbox.url).code == 0
+    with Client(sandbox.url) as client:
+        for _ in range(200):  # until the worker has taken it
+            if client.queue().running:
+                break
+            time.sleep(0.02)
+    out = invoke("doctor", "--stuck-after", "0", "--json", url=sandbox.url)
+    queue = {c["name"]: c for c in out.json()["checks"]}["queue"]
+    assert queue["status"] == "warn" and queue["advice"]["code"] == "queue_stuck"
+    sandbox.faults.clear()
+    sandbox.interrupt()
+
+
+SUBMIT = "import sys; from comfyctl.cli.main import main; main(sys.argv[1:])"
+
+
+def test_sigkill_mid_submit_then_rerun_submits_each_exactly_once(sandbox: Any, tmp_path: Path) -> None:
+    store = OfflineStore(tmp_path)
+    names = [store.export(API_OK, name=f"wf{i}").name for i in range(24)]
+    sandbox.pause_worker()  # everything posted stays in the queue, duplicates included
+    rng = random.Random(3)
+    torn = 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for _ in range(6):
+        if not store.pending():
+            break
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SUBMIT, "--url", sandbox.url, "-q", "offline", "submit", "--all"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 1.2))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        torn += any(p.prompt_id for p in store.pending())  # killed between reserving an id and recording
+    final = subprocess.run(
+        [sys.executable, "-c", SUBMIT, "--url", sandbox.url, "--json", "offline", "submit", "--all"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert final.returncode == 0, final.stderr
+    assert store.pending() == []
+    ledger = json.loads((tmp_path / "projects/default/ledger.json").read_text())["workflows"]
+    ids = {name: ledger[name]["prompt_id"] for name in names}
+    assert all(ledger[n]["status"] == "submitted" for n in names)
+    queued = invoke("queue", "--json", url=sandbox.url).json()
+    posted = Counter(item["prompt_id"] for item in [*queued["running"], *queued["pending"]])
+    assert sorted(posted) == sorted(ids.values())  # every workflow reached the server...
+    assert set(posted.values()) == {1}  # ...exactly once
+    print(f"{torn} kills landed mid-submit")
