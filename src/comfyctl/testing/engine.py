@@ -94,11 +94,13 @@ class Hub:
         self.sockets: dict[str, Any] = {}
         self.metadata: dict[str, dict[str, Any]] = {}
         self.all_sockets: set[Any] = set()
+        self.loop = asyncio.get_running_loop()
         self.messages: asyncio.Queue[tuple[Any, Any, str | None]] = asyncio.Queue()
         self.log_subscribers: set[str] = set()
 
     def send_sync(self, event: Any, data: Any, sid: str | None = None) -> None:
-        self.messages.put_nowait((event, data, sid))
+        """Queue a message from any thread; like ComfyUI, everything goes through one FIFO (order kept)."""
+        self.loop.call_soon_threadsafe(self.messages.put_nowait, (event, data, sid))
 
     def supports_metadata(self, sid: str | None) -> bool:
         if sid is None or sid not in self.metadata:
@@ -614,11 +616,13 @@ class _Run:
                 send_text=lambda node_id, text: self.hub.send_sync(
                     TEXT, struct.pack(">I", len(node_id.encode())) + node_id.encode() + text.encode(), None
                 ),
-                progress=lambda value, total, preview: self.hook(nid, value, total, preview),
+                progress=lambda value, total, preview: self.node_progress(nid, value, total, preview, fault),
                 hostile_name=self.e.faults.next_hostile_name,
                 state=self.e.node_state.setdefault(nid, {}),
             )
-            outputs, ui = run_node(ctx, inputs)
+            # Node work runs off the loop, like ComfyUI's worker thread, so HTTP (e.g. /interrupt) is
+            # served while a node runs and an interrupt can land on its next progress update.
+            outputs, ui = await asyncio.to_thread(run_node, ctx, inputs)
         except Interrupted as exc:
             self.e.log("Processing interrupted")
             return exc
@@ -652,6 +656,12 @@ class _Run:
         self.finish_progress(nid)
         self.executed.add(nid)
         return None
+
+    def node_progress(self, nid: str, value: int, total: int, preview: Any, fault: Any) -> None:
+        """A real node's progress bar (in the node thread); ``step_delay`` slows each step down."""
+        if fault is not None and fault.step_delay:
+            time.sleep(fault.step_delay)
+        self.hook(nid, value, total, preview)
 
     async def apply_fault(self, nid: str, fault: Any) -> None:
         if fault.steps > 0:

@@ -22,6 +22,7 @@ class NodeFault:
     error: str | None = None
     exception_type: str = "RuntimeError"
     preview: bool = True
+    step_delay: float = 0.0
 
 
 @dataclass
@@ -80,15 +81,17 @@ class Faults:
         error: str | None = None,
         exception_type: str = "RuntimeError",
         preview: bool = True,
+        step_delay: float = 0.0,
     ) -> NodeFault:
         """Fault for a node id or a class_type (the id wins when both match).
 
         ``delay`` seconds are spread over ``steps`` progress updates (each one checks for an interrupt and
         sends a preview, like a sampler); with no steps the node just sleeps and, like a real node without a
         progress bar, cannot be interrupted. ``error`` makes the node raise after the delay, reported with
-        ``exception_type`` (a qualified name such as ``"torch.OutOfMemoryError"``).
+        ``exception_type`` (a qualified name such as ``"torch.OutOfMemoryError"``). ``step_delay`` sleeps
+        on each progress update the node makes itself (e.g. SaveImageWebsocket), to make it slow.
         """
-        fault = NodeFault(delay, steps, error, exception_type, preview)
+        fault = NodeFault(delay, steps, error, exception_type, preview, step_delay)
         self.nodes[str(key)] = fault
         return fault
 
