@@ -65,79 +65,32 @@ MODEL_EXTENSIONS = frozenset(
     {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft", ".gguf"}
 )
 
-#: Loader input name → the model folder (``/models/{folder}``) it lists.
+# Core loaders (class → input → folder) come from comfyctl.workflow.validate.MODEL_INPUTS; what
+# follows adds popular custom-node loaders and input names core does not use.
+
+#: Input names of custom loaders → folder (after validate's own name list).
 _INPUT_FOLDERS = {
-    "ckpt_name": "checkpoints",
     "config_name": "configs",
-    "lora_name": "loras",
-    "vae_name": "vae",
-    "control_net_name": "controlnet",
-    "unet_name": "diffusion_models",
-    "clip_name": "text_encoders",
-    "clip_name1": "text_encoders",
-    "clip_name2": "text_encoders",
-    "clip_name3": "text_encoders",
-    "clip_name4": "text_encoders",
     "style_model_name": "style_models",
     "gligen_name": "gligen",
     "hypernetwork_name": "hypernetworks",
     "photomaker_model_name": "photomaker",
-    "upscale_model_name": "upscale_models",
     "audio_encoder_name": "audio_encoders",
     "ipadapter_file": "ipadapter",
+    "instantid_file": "instantid",
     "embedding_name": "embeddings",
 }
 
-#: Where the input name alone is ambiguous (``clip_name``, ``model_name``, ``name``).
-_CLASS_INPUT_FOLDERS = {
-    ("CLIPVisionLoader", "clip_name"): "clip_vision",
-    ("UpscaleModelLoader", "model_name"): "upscale_models",
-    ("LatentUpscaleModelLoader", "model_name"): "latent_upscale_models",
-    ("ModelPatchLoader", "name"): "model_patches",
-    ("DiffusersLoader", "model_path"): "diffusers",
-    ("AudioEncoderLoader", "audio_encoder_name"): "audio_encoders",
-    ("IPAdapterModelLoader", "ipadapter_file"): "ipadapter",
-    ("InstantIDModelLoader", "instantid_file"): "instantid",
-    ("UltralyticsDetectorProvider", "model_name"): "ultralytics",
-    ("SAMLoader", "model_name"): "sams",
-    ("UnetLoaderGGUF", "unet_name"): "diffusion_models",
-    ("CLIPLoaderGGUF", "clip_name"): "text_encoders",
-}
-
-#: Loader classes whose model-file widgets all come from one folder (UI workflows carry values
-#: without input names).
-_CLASS_FOLDERS = {
-    "CheckpointLoaderSimple": "checkpoints",
-    "CheckpointLoader": "checkpoints",
-    "ImageOnlyCheckpointLoader": "checkpoints",
-    "unCLIPCheckpointLoader": "checkpoints",
-    "CreateHookModelAsLora": "checkpoints",
-    "CreateHookModelAsLoraModelOnly": "checkpoints",
-    "LoraLoader": "loras",
-    "LoraLoaderModelOnly": "loras",
-    "CreateHookLora": "loras",
-    "CreateHookLoraModelOnly": "loras",
-    "VAELoader": "vae",
-    "ControlNetLoader": "controlnet",
-    "DiffControlNetLoader": "controlnet",
-    "UNETLoader": "diffusion_models",
-    "CLIPLoader": "text_encoders",
-    "DualCLIPLoader": "text_encoders",
-    "TripleCLIPLoader": "text_encoders",
-    "QuadrupleCLIPLoader": "text_encoders",
-    "CLIPVisionLoader": "clip_vision",
-    "StyleModelLoader": "style_models",
-    "GLIGENLoader": "gligen",
-    "HypernetworkLoader": "hypernetworks",
-    "PhotoMakerLoader": "photomaker",
-    "UpscaleModelLoader": "upscale_models",
-    "LatentUpscaleModelLoader": "latent_upscale_models",
-    "ModelPatchLoader": "model_patches",
-    "AudioEncoderLoader": "audio_encoders",
-    "IPAdapterModelLoader": "ipadapter",
-    "UnetLoaderGGUF": "diffusion_models",
-    "CLIPLoaderGGUF": "text_encoders",
-    "DualCLIPLoaderGGUF": "text_encoders",
+#: Popular custom-node loaders: class → {input: folder}.
+_CUSTOM_LOADERS: dict[str, dict[str, str]] = {
+    "IPAdapterModelLoader": {"ipadapter_file": "ipadapter"},
+    "InstantIDModelLoader": {"instantid_file": "instantid"},
+    "UltralyticsDetectorProvider": {"model_name": "ultralytics"},
+    "SAMLoader": {"model_name": "sams"},
+    "UnetLoaderGGUF": {"unet_name": "diffusion_models"},
+    "UnetLoaderGGUFAdvanced": {"unet_name": "diffusion_models"},
+    "CLIPLoaderGGUF": {"clip_name": "text_encoders"},
+    "DualCLIPLoaderGGUF": {"clip_name1": "text_encoders", "clip_name2": "text_encoders"},
 }
 
 
@@ -152,16 +105,25 @@ def looks_like_model_file(value: Any) -> bool:
 def model_folder(class_type: str, input_name: str | None = None, value: Any = None) -> str | None:
     """The model folder a loader input reads from, or None when it is not a known model input.
 
-    ``input_name`` None means "a widget value of this class" (UI workflows); then a ``.yaml`` value
-    of ``CheckpointLoader`` is its config.
+    ``input_name`` None means "a widget value of this class" (UI workflows carry values without
+    names): the class's folder when all its model inputs share one (a ``.yaml`` value of a loader
+    with a ``configs`` input is its config).
     """
+    from comfyctl.workflow.validate import MODEL_INPUTS
+    from comfyctl.workflow.validate import model_folder as core_folder
+
+    inputs = {**MODEL_INPUTS.get(class_type, {}), **_CUSTOM_LOADERS.get(class_type, {})}
     if input_name is not None:
-        folder = _CLASS_INPUT_FOLDERS.get((class_type, input_name)) or _INPUT_FOLDERS.get(input_name)
-        if folder is not None:
-            return folder
-    elif isinstance(value, str) and value.lower().endswith(".yaml") and class_type == "CheckpointLoader":
+        if input_name in inputs:
+            return inputs[input_name]
+        if inputs:
+            return None  # a known loader's other input (a type or dtype combo)
+        return core_folder(class_type, input_name, value) or _INPUT_FOLDERS.get(input_name) or None
+    folders = set(inputs.values())
+    if isinstance(value, str) and value.lower().endswith(".yaml") and "configs" in folders:
         return "configs"
-    return _CLASS_FOLDERS.get(class_type)
+    folders.discard("configs")
+    return folders.pop() if len(folders) == 1 else None
 
 
 # -- custom-node packages ----------------------------------------------------------------------
