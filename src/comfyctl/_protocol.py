@@ -240,12 +240,8 @@ def _error_text(body: str) -> str:
 def _describe_rejection(
     body: dict[str, Any], prompt: Mapping[str, Any]
 ) -> tuple[str, list[errors.NodeProblem]]:
-    try:
-        from comfyctl.workflow.validate import describe_rejection  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # pragma: no cover - the validator ships in the same package
-        err = body.get("error")
-        text = err.get("message") if isinstance(err, dict) else err
-        return f"the server rejected the workflow: {text or 'invalid prompt'}", []
+    from comfyctl.workflow.validate import describe_rejection  # heavy module: load on a 400 only
+
     return describe_rejection(body, prompt)
 
 
