@@ -299,8 +299,17 @@ def test_check_ui_workflow_uses_the_files_own_package_ids_and_widget_values() ->
             {"id": 6, "type": "FancyNode", "properties": {"cnr_id": "comfyui-fancy", "ver": "1.0"}},
             {"id": 7, "type": "Reroute"},
             {"id": 8, "type": "UNETLoader", "widgets_values": ["flux.safetensors", "fp8_e4m3fn"]},
+            {"id": 9, "type": "Fast Groups Bypasser (rgthree)"},  # frontend-only
+            {"id": 10, "type": "MutedMissing", "mode": 2},  # muted: never sent
+            {"id": 11, "type": "BypassedMissing", "mode": 4},
+            {"id": 12, "type": "sub-uuid-1"},  # a subgraph instance
         ],
         "links": [],
+        "definitions": {
+            "subgraphs": [
+                {"id": "sub-uuid-1", "nodes": [{"id": 1, "type": "InnerMissing", "widgets_values": []}]}
+            ]
+        },
     }
     report = check_workflow(ui, _inventory())
     found = {(p.kind, p.node_id): p for p in report.problems}
@@ -309,6 +318,13 @@ def test_check_ui_workflow_uses_the_files_own_package_ids_and_widget_values() ->
     assert found[("missing_node", "6")].package == "comfyui-fancy"
     assert ("missing_node", "7") not in found  # frontend-only node
     assert ("missing_node", "8") in found  # UNETLoader is not in this inventory
+    assert ("missing_model", "8") not in found  # ...so its widgets are not checked as files
+    assert {p.class_type for p in report.problems if p.kind == "missing_node"} == {
+        "Power Lora Loader (rgthree)",
+        "FancyNode",
+        "UNETLoader",
+        "InnerMissing",
+    }
 
 
 def test_check_warns_about_low_vram_and_rejects_non_workflows() -> None:

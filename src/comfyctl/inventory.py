@@ -752,14 +752,22 @@ def _ui_nodes(workflow: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]
                 continue
             if node["type"] in subgraph_ids:
                 continue  # an instance of a subgraph: its inner nodes are listed in the definition
+            if node.get("mode") in (2, 4):
+                continue  # muted / bypassed: never sent to the server
             wv = node.get("widgets_values")
             values = list(wv.values()) if isinstance(wv, Mapping) else list(wv or [])
             yield str(node.get("id")), node["type"], values, node.get("properties") or {}
 
 
-#: Frontend-only node types of a UI workflow (never in /object_info).
 _FILE_EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,11}$")
-_VIRTUAL = frozenset({"Reroute", "Note", "MarkdownNote", "PrimitiveNode", "Comfy.GroupNode"})
+
+
+def _virtual_types() -> frozenset[str]:
+    """Frontend-only node types of a UI workflow (never in /object_info, even when installed)."""
+    from comfyctl.workflow.convert import VIRTUAL_NODE_TYPES
+
+    # KJNodes' Set/Get and group nodes are drawn by frontend extensions too.
+    return VIRTUAL_NODE_TYPES | {"SetNode", "GetNode", "Comfy.GroupNode"}
 
 
 def check_workflow(
@@ -794,10 +802,11 @@ def check_workflow(
             inputs = node.get("inputs") or {}
             entries.append((str(node_id), node["class_type"], list(inputs.items()), {}))
     problems: list[CheckProblem] = []
+    virtual = _virtual_types() if is_ui else frozenset()
     all_files = {f.replace("\\", "/") for files in inventory.models.values() for f in files}
     seen_types: set[str] = set()
     for node_id, cls, values, props in entries:
-        if cls not in inventory.nodes and cls not in _VIRTUAL:
+        if cls not in inventory.nodes and cls not in virtual:
             if cls in seen_types:
                 continue
             seen_types.add(cls)
