@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from comfyctl.nodedefs import NodeDefs
-from comfyctl.workflow.validate import file_validator, validate_prompt, validate_request
+from comfyctl.workflow.validate import (
+    FILE_LOADERS,
+    file_validator,
+    model_folder,
+    validate_prompt,
+    validate_request,
+)
 from conftest import FIXTURES
 
 ERRORS = sorted((FIXTURES / "errors").glob("*.json"))
@@ -86,3 +92,49 @@ def test_verdict_prompt_is_coerced_copy(defs: NodeDefs) -> None:
     assert verdict.prompt["2"]["inputs"]["filename_prefix"] == "5"
     # the caller's prompt is left alone
     assert prompt["1"]["inputs"]["width"] == "16"
+
+
+WORKFLOWS = sorted((FIXTURES / "workflows").glob("*.json"))
+UI2API = sorted((FIXTURES / "ui2api").glob("*.api.json"))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_captured_workflows_are_accepted(path: Path, defs: NodeDefs) -> None:
+    """These prompts ran on the real server, so it accepted every output of each."""
+    data = json.loads(path.read_text())
+    prompt = data["prompt"] if "prompt" in data and "class_type" not in data["prompt"] else data
+    verdict = validate_prompt(prompt, defs)  # the files they load existed when they ran
+    assert (verdict.status, verdict.body) == (200, {"node_errors": {}})
+    outputs = {k for k, v in prompt.items() if defs[v["class_type"]].is_output_node}
+    assert set(verdict.outputs) == outputs
+
+
+def _api_node(defs: NodeDefs, class_type: str) -> bool:
+    return bool(defs[class_type].raw.get("api_node"))
+
+
+@pytest.mark.parametrize("path", UI2API, ids=[p.name.removesuffix(".api.json") for p in UI2API])
+def test_frontend_prompts_fail_only_for_missing_files(path: Path, defs: NodeDefs) -> None:
+    """What the official frontend produced is valid except for files this CPU server does not have.
+
+    With the snapshot's files (no models, only input/example.png), the real server can only
+    object to model-file combos, input files for loaders, and inputs of nodes whose upstream
+    was dropped by muting/bypassing in the editor (the frontend sends those without the link).
+    """
+    prompt = json.loads(path.read_text())
+    validators = {"LoadImage": file_validator("image", _exists_only_in_snapshot)}
+    verdict = validate_prompt(prompt, defs, custom_validators=validators)
+    for node_id, entry in verdict.body.get("node_errors", {}).items():
+        for error in entry["errors"]:
+            name = error["extra_info"].get("input_name")
+            value = prompt[node_id]["inputs"].get(name)
+            if error["type"] == "value_not_in_list":
+                assert model_folder(entry["class_type"], name, value) is not None, error
+            elif error["type"] == "custom_validation_failed":
+                assert entry["class_type"] in FILE_LOADERS, error
+            elif error["type"] == "required_input_missing":
+                assert path.name.startswith(("edge_bypass", "edge_muted", "edge_dangling")), error
+            else:
+                assert _api_node(defs, entry["class_type"]), error
+    if verdict.status == 200:
+        assert verdict.outputs
