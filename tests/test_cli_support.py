@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from comfyctl.cli.main import cli
@@ -103,3 +104,17 @@ def assert_schema(value: Any, name: str) -> None:
     schemas, _ = doc_blocks()
     errors = schema_errors(value, schemas[name])
     assert not errors, f"{name}: {errors}\n{json.dumps(value, indent=2)[:2000]}"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A loopback URL nothing listens on."""
+    return f"http://127.0.0.1:{_closed_port()}"

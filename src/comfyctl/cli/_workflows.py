@@ -42,10 +42,10 @@ def read_workflow(path: str | Path) -> Loaded:
     Raises:
         WorkflowError: unreadable, empty, a directory, not JSON, neither API nor UI format.
     """
-    from comfyctl.workflow import load
+    from comfyctl.workflow.load import load
 
     p = Path(path)
-    loaded = load.load(p)
+    loaded = load(p)
     if loaded.api is not None:
         return Loaded(p, "api", dict(loaded.api), dict(loaded.ui) if loaded.ui else None)
     if loaded.ui is None:  # load() guarantees one of them; keep the promise explicit
@@ -88,9 +88,9 @@ def to_api(loaded: Loaded, defs: NodeDefs | None) -> dict[str, Any]:
             f"{loaded.path} is a UI-format workflow and no node definitions are available to convert it",
             hint="start the server, or pass --object-info FILE (a saved /object_info answer)",
         )
-    from comfyctl.workflow import convert
+    from comfyctl.workflow.convert import to_api as convert
 
-    return dict(convert.to_api(loaded.data, defs))
+    return dict(convert(loaded.data, defs))
 
 
 def apply_overrides(
@@ -100,22 +100,13 @@ def apply_overrides(
 
     Raises:
         ParameterError: unknown or ambiguous node/input, or a value of the wrong type.
-        UsageError: a ``--set`` without ``=`` or a bad ``--seed``.
     """
-    from comfyctl.workflow import params
+    from comfyctl.workflow.params import set_params
+    from comfyctl.workflow.seeds import set_seeds
 
-    api = params.set_params(api, sets, defs)
+    api = set_params(api, sets, defs)
     if seed is not None:
-        from comfyctl.workflow import seeds
-
-        if seed == "random":
-            api = seeds.apply_seeds(api, defs, mode="randomize")
-        else:
-            try:
-                number = int(seed)
-            except ValueError:
-                raise UsageError(f"--seed {seed!r}: expected 'random' or an integer") from None
-            api = seeds.apply_seeds(api, defs, value=number)
+        api = set_seeds(api, defs, "random" if seed == "random" else int(seed))
     return api
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -37,7 +38,12 @@ def parse_ref(ref: str) -> dict[str, str]:
 @click.option("--name", "filename", help="Name to store it under [default: FILE's name].")
 @click.option("--overwrite", is_flag=True, help="Replace a different file with the same name.")
 def upload(
-    file: Path, mask_for: str | None, subfolder: str, type_: str, filename: str | None, overwrite: bool
+    file: Path,
+    mask_for: str | None,
+    subfolder: str,
+    type_: Literal["input", "temp", "output"],
+    filename: str | None,
+    overwrite: bool,
 ) -> None:
     """Upload an image; prints the name to use in a workflow (e.g. LoadImage's 'image').
 
@@ -118,9 +124,8 @@ def view(filename: str, subfolder: str, type_: str, dest: Path | None, overwrite
     client = state().client
     if dest is not None and str(dest) == "-":
         data = client.view(filename, subfolder=subfolder, type=type_)
-        stdout = click.get_binary_stream("stdout")
-        stdout.write(data)
-        stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     target = dest if dest is not None else Path(Path(filename).name)
     if target.is_dir():

@@ -59,9 +59,12 @@ def queue_rm(prompt_ids: tuple[str, ...]) -> None:
     before = client.queue()
     pending = {i.prompt_id for i in before.pending}
     deleted = [p for p in prompt_ids if p in pending]
-    if deleted:
-        client.delete_queued(deleted)
     missing = [p for p in prompt_ids if p not in pending]
+    if not deleted:
+        raise UsageError(
+            f"none of {', '.join(missing)} is pending", hint="list the queue with 'comfyctl queue'"
+        )
+    client.delete_queued(deleted)
     doc = {"deleted": deleted, "not_pending": missing}
 
     def human() -> None:

@@ -25,6 +25,12 @@ __all__ = ["demo", "follow", "result_doc", "run", "save_outputs", "wait", "watch
 OUT_HELP = "Folder for the outputs (created if needed)."
 
 
+def _seed(value: str | None) -> str | None:
+    if value is None or value == "random" or value.lstrip("-").isdigit():
+        return value
+    raise click.BadParameter("expected 'random' or a whole number", param_hint="'--seed'")
+
+
 def _output_nodes(api: Mapping[str, Any], defs: Any) -> set[str] | None:
     if defs is None:
         return None
@@ -52,9 +58,8 @@ def follow(job: Any, api: Mapping[str, Any] | None, defs: Any = None, *, events_
                     click.echo(json.dumps(jsonable(event.to_dict()), ensure_ascii=False))
                 display.update(event)
         result = job.wait(timeout=st.timeout)
-    except ComfyError as exc:
-        display.final(f"✗ {progress.line()}: {exc.message}")
-        raise
+    except ComfyError:
+        raise  # the error boundary prints it (the live line is already gone)
     except KeyboardInterrupt:
         info(
             f"stopped watching; prompt {job.prompt_id} continues on the server "
@@ -134,7 +139,12 @@ def _saved_offline(
     metavar="NODE.INPUT=VALUE",
     help="Override an input; NODE is an id, a title or a class name. Repeatable.",
 )
-@click.option("--seed", metavar="random|N", help="Set every seed: a fixed number, or random ones.")
+@click.option(
+    "--seed",
+    metavar="random|N",
+    callback=lambda _c, _p, v: _seed(v),
+    help="Set every seed: a fixed number, or random ones.",
+)
 @click.option(
     "--out",
     "-o",

@@ -75,13 +75,12 @@ def validate_cmd(path: Path, object_info: Path | None) -> None:
     Example: comfyctl workflow validate flow.json --object-info object_info.json --json
     """
     from comfyctl.cli import _workflows as wf
-    from comfyctl.workflow import validate
 
     loaded = wf.read_workflow(path)
     defs = _defs(object_info)
     api = wf.to_api(loaded, defs)
     try:
-        validate.check(api, defs)
+        wf.check(api, defs)
     except ValidationError as exc:
         if not state().json:
             raise
@@ -110,12 +109,12 @@ def params_cmd(path: Path, object_info: Path | None) -> None:
     Example: comfyctl workflow params flow.json
     """
     from comfyctl.cli import _workflows as wf
-    from comfyctl.workflow import params
+    from comfyctl.workflow.params import list_params
 
     loaded = wf.read_workflow(path)
     defs = _defs(object_info) if loaded.format == "ui" or object_info else _maybe_defs()
     api = wf.to_api(loaded, defs)
-    items = [jsonable(p) for p in params.list_params(api, defs)]
+    items = [jsonable(p) for p in list_params(api, defs)]
 
     def human() -> None:
         for p in items:

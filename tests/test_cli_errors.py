@@ -1,0 +1,251 @@
+"""Bad invocations and bad files: one ``error:`` line, the documented exit code, never a traceback.
+
+Together with test_cli_commands.py this reaches every exit code 0-9 (and 130 for Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comfyctl.testing import Sandbox
+from test_cli_support import Outcome, invoke
+
+DEMO = Path(__file__).resolve().parent.parent / "src" / "comfyctl" / "cli" / "demo_workflow.json"
+DEMO_API = json.loads(DEMO.read_text())
+
+
+@pytest.fixture(autouse=True)
+def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def _file(tmp: Path, name: str, content: Any) -> Path:
+    path = tmp / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def _demo(tmp: Path, **changes: Any) -> Path:
+    api = json.loads(json.dumps(DEMO_API))
+    for ref, value in changes.items():
+        node, _, inp = ref.partition("__")
+        api[node]["inputs"][inp] = value
+    return _file(tmp, "wf.json", api)
+
+
+def _closed() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+UNKNOWN_UI = {
+    "last_node_id": 1,
+    "last_link_id": 0,
+    "version": 0.4,
+    "links": [],
+    "nodes": [
+        {"id": 1, "type": "NoSuchNodeType", "mode": 0, "inputs": [], "outputs": [], "widgets_values": [1]}
+    ],
+}
+
+# (id, argv builder(tmp, url) -> list, expected exit code, error code under --json)
+Case = tuple[str, Callable[[Path, str], list[Any]], int, str]
+CASES: list[Case] = [
+    ("malformed-json", lambda t, u: ["run", _file(t, "bad.json", "{not json")], 2, "bad_workflow"),
+    ("empty-file", lambda t, u: ["run", _file(t, "empty.json", "")], 2, "bad_workflow"),
+    ("directory", lambda t, u: ["run", t], 2, "bad_workflow"),
+    ("missing-file", lambda t, u: ["run", t / "nope.json"], 2, "bad_workflow"),
+    ("json-list", lambda t, u: ["run", _file(t, "list.json", [1, 2])], 2, "bad_workflow"),
+    ("json-not-workflow", lambda t, u: ["run", _file(t, "obj.json", {"a": 1})], 2, "bad_workflow"),
+    ("ui-unknown-node", lambda t, u: ["run", _file(t, "ui.json", UNKNOWN_UI)], 2, "conversion_failed"),
+    ("set-missing-node", lambda t, u: ["run", DEMO, "--set", "Nope.width=3"], 2, "bad_parameter"),
+    ("set-missing-input", lambda t, u: ["run", DEMO, "--set", "Canvas.nope=3"], 2, "bad_parameter"),
+    ("set-wrong-type", lambda t, u: ["run", DEMO, "--set", "Canvas.width=wide"], 2, "bad_parameter"),
+    ("set-out-of-range", lambda t, u: ["run", DEMO, "--set", "Canvas.width=0"], 2, "bad_parameter"),
+    ("set-no-equals", lambda t, u: ["run", DEMO, "--set", "Canvas.width"], 2, "bad_parameter"),
+    (
+        "set-ambiguous-class",
+        lambda t, u: ["run", DEMO, "--set", "SaveImage.filename_prefix=x"],
+        2,
+        "bad_parameter",
+    ),
+    ("set-bad-combo", lambda t, u: ["run", DEMO, "--set", "Scale.upscale_method=magic"], 2, "bad_parameter"),
+    ("seed-not-a-number", lambda t, u: ["run", DEMO, "--seed", "lucky"], 2, "usage"),
+    ("timeout-negative", lambda t, u: ["--timeout", "-1", "status"], 2, "usage"),
+    ("timeout-not-number", lambda t, u: ["status", "--timeout", "soon"], 2, "usage"),
+    ("unknown-option", lambda t, u: ["status", "--bogus"], 2, "usage"),
+    ("unknown-command", lambda t, u: ["frobnicate"], 2, "usage"),
+    ("missing-argument", lambda t, u: ["run"], 2, "usage"),
+    ("upload-missing-file", lambda t, u: ["upload", t / "none.png"], 2, "usage"),
+    ("upload-bad-type", lambda t, u: ["upload", DEMO, "--type", "bogus"], 2, "usage"),
+    ("history-n-zero", lambda t, u: ["history", "-n", "0"], 2, "usage"),
+    (
+        "object-info-malformed",
+        lambda t, u: ["workflow", "validate", DEMO, "--object-info", _file(t, "oi.json", "{")],
+        2,
+        "usage",
+    ),
+    ("nodes-show-unknown", lambda t, u: ["nodes", "show", "NoSuchNode"], 2, "usage"),
+    ("cancel-unknown", lambda t, u: ["cancel", "no-such-prompt"], 2, "usage"),
+    ("history-show-unknown", lambda t, u: ["history", "show", "no-such-prompt"], 2, "usage"),
+    ("queue-rm-unknown", lambda t, u: ["queue", "rm", "no-such-prompt"], 2, "usage"),
+    ("download-unknown", lambda t, u: ["download", "no-such-prompt"], 2, "usage"),
+    ("models-unknown-folder", lambda t, u: ["models", "no_such_folder"], 1, "not_found"),
+    ("view-missing-file", lambda t, u: ["view", "nope.png", "-o", t / "x.png"], 1, "not_found"),
+    (
+        "validate-out-of-range",
+        lambda t, u: ["workflow", "validate", _demo(t, **{"1__width": 0})],
+        4,
+        "invalid_workflow",
+    ),
+    (
+        "run-out-of-range-file",
+        lambda t, u: ["run", _demo(t, **{"3__upscale_method": "magic"})],
+        4,
+        "invalid_workflow",
+    ),
+    (
+        "run-no-validate-server-rejects",
+        lambda t, u: ["run", _demo(t, **{"1__height": 0}), "--no-validate"],
+        4,
+        "prompt_rejected",
+    ),
+    ("run-dangling-link", lambda t, u: ["run", _demo(t, **{"4__image": ["99", 0]})], 4, "invalid_workflow"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_one_line_and_exit_code(case: Case, sandbox: Any, tmp_path: Path) -> None:
+    _, argv, code, _ = case
+    out = invoke(*argv(tmp_path, sandbox.url), url=sandbox.url)
+    _assert_one_error(out, code)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_json_error_document(case: Case, sandbox: Any, tmp_path: Path) -> None:
+    _, argv, code, err = case
+    out = invoke("--json", *argv(tmp_path, sandbox.url), url=sandbox.url)
+    assert out.code == code, (out.stdout, out.stderr)
+    if err == "invalid_workflow" and "validate" in [str(a) for a in argv(tmp_path, sandbox.url)]:
+        assert out.json()["valid"] is False and out.json()["problems"]
+        return
+    doc = out.json()
+    assert doc["error"]["code"] == err
+    assert set(doc["error"]) == {"code", "message", "hint", "details"}
+    assert "Traceback" not in out.stderr
+
+
+def _assert_one_error(out: Outcome, code: int) -> None:
+    assert out.code == code, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr + out.stdout
+    assert len(out.error_lines()) == 1, out.stderr
+    assert out.stderr.startswith("error: ")
+    others = out.stderr.splitlines()[1:]
+    assert all(line.startswith(("hint: ", "  ")) for line in others), out.stderr
+    assert out.stdout == ""
+
+
+def test_validation_errors_list_each_node_input(sandbox: Any, tmp_path: Path) -> None:
+    out = invoke(
+        "workflow",
+        "validate",
+        _demo(tmp_path, **{"1__width": 0, "3__upscale_method": "magic"}),
+        url=sandbox.url,
+    )
+    _assert_one_error(out, 4)
+    assert "node 1 (EmptyImage) input 'width'" in out.stderr
+    assert "node 3 (ImageScale) input 'upscale_method'" in out.stderr
+
+
+def test_unreachable_saves_offline_and_exits_3(tmp_path: Path) -> None:
+    out = invoke("run", DEMO, "--project", "p1", "--name", "later", url=_closed())
+    _assert_one_error(out, 3)
+    saved = tmp_path / "projects" / "p1" / "workflows" / "later.json"
+    assert json.loads(saved.read_text()) == DEMO_API
+    assert str(saved.relative_to(tmp_path)) in out.stderr and "offline submit" in out.stderr
+    doc = invoke("--json", "run", DEMO, url=_closed()).json()
+    assert doc["error"]["code"] == "unreachable"
+    assert Path(doc["error"]["details"]["saved"]["path"]).name == "demo_workflow.json"
+
+
+def test_unreachable_ui_saved_with_its_graph(tmp_path: Path, fixtures_dir: Path) -> None:
+    ui = shutil.copy(fixtures_dir / "ui2api" / "edge_reroute_chain.ui.json", tmp_path / "graph.ui.json")
+    out = invoke("run", ui, "--object-info", fixtures_dir / "object_info.json", url=_closed())
+    _assert_one_error(out, 3)
+    folder = tmp_path / "projects" / "default" / "workflows"
+    assert (folder / "graph.json").is_file() and (folder / "graph.ui.json").is_file()
+    no_defs = invoke("run", ui, url=_closed())
+    _assert_one_error(no_defs, 3)
+    assert "--object-info" in no_defs.stderr
+
+
+@pytest.mark.parametrize("args", [["status"], ["queue"], ["workflow", "convert", "UI"]])
+def test_unreachable_commands(args: list[str], fixtures_dir: Path) -> None:
+    argv = [fixtures_dir / "ui2api" / "edge_muted.ui.json" if a == "UI" else a for a in args]
+    _assert_one_error(invoke(*argv, url=_closed()), 3)
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_wrong_or_missing_token_exits_8(tmp_path: Path, token: str | None) -> None:
+    with Sandbox(root=tmp_path / "sb", token="s3cret") as sb:
+        args = ["status"] + (["--token", token] if token else [])
+        _assert_one_error(invoke(*args, url=sb.url), 8)
+        assert invoke("status", "--token", "s3cret", url=sb.url).code == 0
+
+
+def test_execution_error_exits_5(sandbox: Any) -> None:
+    sandbox.faults.node("ImageInvert", error="boom", exception_type="RuntimeError")
+    out = invoke("run", DEMO, url=sandbox.url)
+    _assert_one_error(out, 5)
+    assert "boom" in out.stderr
+    doc = invoke("--json", "run", DEMO, "--set", "Canvas.width=77", url=sandbox.url).json()
+    assert doc["error"]["code"] == "execution_failed" and doc["error"]["details"]["node_id"] == "4"
+
+
+def test_server_error_exits_9(sandbox: Any) -> None:
+    sandbox.faults.route("/prompt", status=500)
+    _assert_one_error(invoke("run", DEMO, url=sandbox.url), 9)
+
+
+def test_wait_timeout_exits_7(sandbox: Any) -> None:
+    sandbox.pause_worker()
+    pid = invoke("run", DEMO, "--no-wait", url=sandbox.url).stdout.strip()
+    out = invoke("wait", pid, "--timeout", "0.3", url=sandbox.url)
+    _assert_one_error(out, 7)
+    assert pid in out.stderr
+
+
+def test_unexpected_error_exits_1_and_debug_shows_traceback(
+    monkeypatch: pytest.MonkeyPatch, sandbox: Any
+) -> None:
+    from comfyctl.cli import server_cmds
+
+    def broken(*a: Any, **k: Any) -> None:
+        raise ZeroDivisionError("synthetic")
+
+    monkeypatch.setattr(server_cmds, "_gib", broken)
+    out = invoke("status", url=sandbox.url)
+    _assert_one_error(out, 1)
+    assert "ZeroDivisionError" in out.stderr and "--debug" in out.stderr
+    debug = invoke("status", "--debug", url=sandbox.url)
+    assert debug.code == 1 and "Traceback" in debug.stderr
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> None:
+    from comfyctl.cli import server_cmds
+
+    def interrupted(*a: Any, **k: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(server_cmds, "_gib", interrupted)
+    out = invoke("status", url=sandbox.url)
+    assert out.code == 130 and "Traceback" not in out.stderr
