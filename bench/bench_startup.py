@@ -43,7 +43,7 @@ def main() -> None:
         "comfyctl status (unreachable)": [str(exe), "--url", url, "status"],
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
-    for name, cmd in cases.items():  # warm the file cache once
+    for cmd in cases.values():  # warm the file cache once
         timed(cmd, env)
     for _ in range(args.rounds):
         for name, cmd in cases.items():
