@@ -574,6 +574,7 @@ class _Converter:
         extra = ui.get("extra")
         groups = extra.get("groupNodes") if isinstance(extra, Mapping) else None
         self.group_defs: Mapping[str, Any] = groups if isinstance(groups, Mapping) else {}
+        self.where = ""  # the node being processed, for errors about malformed data
         self.by_id: dict[str, _Exec] = {}
         self.order: list[_Exec] = []
         self.root = _parse_graph(ui, "workflow")
@@ -614,6 +615,7 @@ class _Converter:
     ) -> _Exec:
         node_type = raw["type"]
         exec_id = ":".join((*path, local_id))
+        self.where = f"node {exec_id} ({node_type})"
         mode = _mode(raw)
         title = raw.get("title") if isinstance(raw.get("title"), str) and raw.get("title") else None
         inputs = _slots(raw, "inputs")
@@ -1066,6 +1068,7 @@ class _Converter:
         for node in self.order:
             if node.kind != "node" or node.mode in (_MODE_NEVER, _MODE_BYPASS):
                 continue
+            self.where = f"node {node.id} ({node.class_type})"
             inputs: dict[str, Any] = {}
             for w in node.widgets:
                 if w.to_api and w.name:
@@ -1135,6 +1138,7 @@ def to_api(
     """
     if not isinstance(ui, Mapping):
         raise ConversionError(f"a UI workflow must be a JSON object, not {type(ui).__name__}")
+    conv: _Converter | None = None
     try:
         conv = _Converter(ui, defs, VIRTUAL_NODE_TYPES | set(virtual_types), rng, now)
         conv.build(conv.root, (), None, ())
@@ -1144,3 +1148,11 @@ def to_api(
         raise
     except RecursionError as exc:
         raise ConversionError("the workflow nests subgraphs or links too deeply to convert") from exc
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        # Hand-edited or corrupt saves put unexpected types anywhere; say where, not a traceback.
+        where = f" at {conv.where}" if conv is not None and conv.where else ""
+        raise ConversionError(
+            f"the workflow is malformed{where}: {type(exc).__name__}: {exc}",
+            hint="re-save it from the ComfyUI editor",
+            details={"where": where.strip(), "error": f"{type(exc).__name__}: {exc}"},
+        ) from exc

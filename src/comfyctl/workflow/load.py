@@ -154,6 +154,12 @@ def _check_api(obj: Mapping[str, Any], what: str) -> None:
         if not isinstance(v, Mapping) or not isinstance(v.get("class_type"), str)
     ]
     if not bad:
+        odd = [str(k) for k, v in obj.items() if "inputs" in v and not isinstance(v["inputs"], Mapping)]
+        if odd:
+            raise WorkflowError(
+                f"{what}: the 'inputs' of node(s) {', '.join(odd[:8])} are not an object",
+                details={"node_ids": odd},
+            )
         return
     if len(bad) == len(obj):
         keys = ", ".join(list(map(str, obj))[:8])

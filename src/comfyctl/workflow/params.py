@@ -78,6 +78,11 @@ def _nodes(api: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {str(k): v for k, v in api.items() if isinstance(v, Mapping)}
 
 
+def _inputs(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    inputs = node.get("inputs")
+    return inputs if isinstance(inputs, Mapping) else {}
+
+
 def _title(node: Mapping[str, Any]) -> str | None:
     meta = node.get("_meta")
     title = meta.get("title") if isinstance(meta, Mapping) else None
@@ -142,7 +147,7 @@ def _split(api: Mapping[str, Any], ref: str) -> tuple[str, str]:
 
 
 def _known_inputs(node: Mapping[str, Any], defs: NodeDefs | None) -> list[str]:
-    names = [str(k) for k in node.get("inputs") or {}]
+    names = [str(k) for k in _inputs(node)]
     cls = node.get("class_type")
     if defs is not None and isinstance(cls, str) and cls in defs:
         names += [s.name for s in defs[cls].inputs if s.name not in names]
@@ -176,7 +181,7 @@ def get_param(api: Mapping[str, Any], ref: str) -> Any:
         156680208700286
     """
     node_id, input_name = _split(api, ref)
-    inputs = _nodes(api)[node_id].get("inputs") or {}
+    inputs = _inputs(_nodes(api)[node_id])
     if input_name not in inputs:
         raise ParameterError(
             f"node {_describe(node_id, _nodes(api)[node_id])} has no input {input_name!r}; "
@@ -211,8 +216,7 @@ def set_param(
     """
     node_id, input_name = _split(api, ref)
     node = _nodes(api)[node_id]
-    inputs = node.get("inputs") if isinstance(node.get("inputs"), Mapping) else {}
-    assert isinstance(inputs, Mapping)
+    inputs = _inputs(node)
     known = _known_inputs(node, defs)
     if input_name not in known:
         raise ParameterError(
@@ -245,6 +249,7 @@ def set_params(
     Raises:
         ParameterError: an assignment without ``=``, or any error of :func:`set_param`.
     """
+    _nodes(api)  # refuses anything that is not a JSON object
     result = dict(api)
     for item in assignments:
         if not isinstance(item, str) or "=" not in item:
@@ -263,8 +268,7 @@ def list_params(
     for node_id in sorted(nodes, key=_natural):
         node = nodes[node_id]
         cls = str(node.get("class_type"))
-        inputs = node.get("inputs") if isinstance(node.get("inputs"), Mapping) else {}
-        assert isinstance(inputs, Mapping)
+        inputs = _inputs(node)
         for name, value in inputs.items():
             linked = _is_link(value)
             if linked and not include_linked:

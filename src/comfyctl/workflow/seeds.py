@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from comfyctl.errors import ParameterError
+from comfyctl.errors import ParameterError, WorkflowError
 from comfyctl.nodedefs import InputSpec, NodeDefs
 from comfyctl.workflow.convert import _Widget, _widget_layout
 
@@ -273,7 +273,17 @@ def apply_controls(
     """
     if seed is not None and seed != "random" and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ParameterError(f"seed must be a whole number or 'random', not {seed!r}")
-    rng = rng or random.Random()
+    if not isinstance(ui, Mapping):
+        raise WorkflowError(f"a UI workflow must be a JSON object, not {type(ui).__name__}")
+    try:
+        return _apply_controls(ui, defs, seed, rng or random.Random())
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise WorkflowError(f"the workflow is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def _apply_controls(
+    ui: Mapping[str, Any], defs: NodeDefs, seed: SeedChoice | None, rng: random.Random
+) -> dict[str, Any]:
     graph = copy.deepcopy(dict(ui))
     graphs: list[dict[str, Any]] = [graph]
     definitions = graph.get("definitions")
