@@ -44,6 +44,16 @@ SERVER_FEATURES = {
     "max_upload_size": 104857600,
     "extension": {"manager": {"supports_v4": True}},
 }
+#: File loaders whose IS_CHANGED hashes the named input's file.
+FILE_INPUTS = {
+    "LoadImage": "image",
+    "LoadImageMask": "image",
+    "LoadImageOutput": "image",
+    "WebcamCapture": "image",
+    "LoadLatent": "latent",
+    "LoadAudio": "audio",
+    "LoadVideo": "file",
+}
 # Binary frame types (comfyui-api.md §7.5).
 PREVIEW_IMAGE, TEXT, PREVIEW_IMAGE_WITH_METADATA = 1, 3, 4
 
@@ -310,16 +320,20 @@ class Engine:
         return json.dumps(parts, sort_keys=True, default=str)
 
     def is_changed(self, node: dict[str, Any]) -> Any:
-        # LoadImage's IS_CHANGED: the file's sha256, so replacing the file invalidates the cache.
-        if node.get("class_type") == "LoadImage":
-            name = str(node["inputs"].get("image", ""))
-            path = annotated_path(name, self.dirs)
-            try:
-                with open(path, "rb") as fh:
-                    return hashlib.sha256(fh.read()).hexdigest()
-            except OSError:
-                return "missing"
-        return False
+        """The node's IS_CHANGED / fingerprint_inputs value, part of its cache key."""
+        class_type = node.get("class_type")
+        if class_type == "SaveImageWebsocket":
+            return time.time()  # its IS_CHANGED returns time.time(): never cached
+        arg = FILE_INPUTS.get(str(class_type))
+        if arg is None:
+            return False
+        # File loaders hash the file, so replacing it invalidates the cache.
+        path = annotated_path(str(node["inputs"].get(arg, "")), self.dirs)
+        try:
+            with open(path, "rb") as fh:
+                return hashlib.sha256(fh.read()).hexdigest()
+        except OSError:
+            return "missing"
 
 
 def annotated_path(name: str, dirs: dict[str, str], default: str = "input") -> str:

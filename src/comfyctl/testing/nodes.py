@@ -24,7 +24,7 @@ from comfyctl.nodedefs import NodeDef
 __all__ = ["Batch", "NodeContext", "Placeholder", "run_node"]
 
 
-class Batch(list):  # type: ignore[type-arg]
+class Batch(list[Any]):
     """An IMAGE value: a batch of same-size RGB images."""
 
     def __str__(self) -> str:
