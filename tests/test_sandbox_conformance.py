@@ -181,7 +181,7 @@ def test_no_client_id_observer(sb: Sandbox) -> None:
 
 
 def test_reconnect_same_client_id(sb: Sandbox) -> None:
-    records, theirs = captured("reconnect_same_client_id.jsonl")
+    _, theirs = captured("reconnect_same_client_id.jsonl")
     prompt = json.loads(json.dumps(http_body(captured("interrupt.jsonl")[0])["prompt"]))
     prompt["2"]["inputs"].update(width=32, height=32)
     prompt["3"]["inputs"]["amount"] = 40
