@@ -37,6 +37,7 @@ __all__ = [
     "Param",
     "PromptVerdict",
     "SeedChoice",
+    "ValidationReport",
     "apply_controls",
     "coerce_value",
     "detect_format",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 # Not ``validate`` itself: that name is the submodule (``comfyctl.workflow.validate.validate``).
-_FROM_VALIDATE = ("PromptVerdict", "validate_prompt")
+_FROM_VALIDATE = ("PromptVerdict", "ValidationReport", "validate_prompt")
 
 
 def __getattr__(name: str) -> Any:
