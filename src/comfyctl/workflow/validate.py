@@ -1624,6 +1624,8 @@ def _offline_extras(
                 seen.add(key)
                 problems.append(problem)
     reach = set(reachable)
+    # describe_rejection lists every cycle in the prompt; keep those the outputs depend on
+    problems = [p for p in problems if "cycle" not in p or reach.intersection(p["cycle"])]
     known = [p.get("cycle") for p in problems]
     for cycle in find_cycles(prompt):
         if reach.intersection(cycle) and cycle not in known:
@@ -1652,10 +1654,13 @@ def _as_missing_model(
     if available is None and folder and problem.get("class_type") in defs and isinstance(name, str):
         spec = defs[problem["class_type"]].input(name)
         available = len(spec.choices) if spec and spec.choices is not None else None
-    count = (
-        "" if available is None else f"; the server has {available} file{'s' if available != 1 else ''} there"
-    )
-    text = f"model file {_short(value)} is missing: put it in {place}{count}"
+    if available is None:
+        count = ""
+    elif available == 0:
+        count = " (that folder is empty on the server)"
+    else:
+        count = f" (the server has {available} other file{'s' if available != 1 else ''} there)"
+    text = f"model file {_short(value)} is not on the server: put it in {place}{count}"
     where = problem["text"].split(": ", 1)[0]
     return NodeProblem(
         {**problem, "type": "missing_model", "folder": folder or None, "text": f"{where}: {text}"}
