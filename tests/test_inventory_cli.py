@@ -199,9 +199,13 @@ def test_doctor_flags_a_stuck_queue(sandbox: Any) -> None:
             if client.queue().running:
                 break
             time.sleep(0.02)
+    fine = invoke("doctor", "--sample", "0.05", "--json", url=sandbox.url)
+    queue = {c["name"]: c for c in fine.json()["checks"]}["queue"]
+    assert queue["status"] == "ok" and "same prompt running" in queue["message"]  # young: not stuck
     out = invoke("doctor", "--stuck-after", "0", "--json", url=sandbox.url)
     queue = {c["name"]: c for c in out.json()["checks"]}["queue"]
     assert queue["status"] == "warn" and queue["advice"]["code"] == "queue_stuck"
+    assert out.json()["verdict"] == "degraded" and out.code == 0
     sandbox.faults.clear()
     sandbox.interrupt()
 

@@ -40,7 +40,7 @@ from typing import Any, Literal
 from comfyctl.diagnose import looks_like_model_file, model_folder, package_for
 from comfyctl.errors import NotFound, TransportError, UsageError, WorkflowError
 from comfyctl.nodedefs import NodeDefs
-from comfyctl.offline import atomic_write_json, file_lock
+from comfyctl.offline import atomic_write_bytes, atomic_write_json, file_lock
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -200,8 +200,9 @@ def save(
     """Store ``inv`` (and the raw ``/object_info`` it came from) in the cache. Returns the index path."""
     base = state_dir(state)
     base.mkdir(parents=True, exist_ok=True)
-    if object_info is not None:
-        atomic_write_json(_raw_path(base, inv.server), object_info)
+    if object_info is not None:  # compact: thousands of custom nodes make this megabytes
+        raw = json.dumps(object_info, separators=(",", ":"), ensure_ascii=False).encode()
+        atomic_write_bytes(_raw_path(base, inv.server), raw)
     with file_lock(base / ".inventory.lock"):
         servers = _read_index(base)
         entry = inv.to_dict()

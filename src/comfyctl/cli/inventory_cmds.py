@@ -7,6 +7,7 @@ workflows under ``./projects/`` (see :mod:`comfyctl.offline`).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -332,9 +333,16 @@ def export(workflow: Path, project: str, name: str | None, object_info: Path | N
     metavar="SECONDS",
     help="A prompt running longer than this counts as stuck.",
 )
+@click.option(
+    "--sample",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Read the queue twice, this far apart, to see whether it moves.",
+)
 @_max_age_option
 @_state_option
-def doctor(stuck_after: float, max_age: float, state_dir: Path | None) -> None:
+def doctor(stuck_after: float, sample: float, max_age: float, state_dir: Path | None) -> None:
     """Check the server: reachable, versions, queue health, free VRAM, inventory age; one verdict.
 
     Exit 0 when it is usable (warnings allowed), else the failure's exit code (3 unreachable,
@@ -377,8 +385,19 @@ def doctor(stuck_after: float, max_age: float, state_dir: Path | None) -> None:
         except ComfyError as exc:
             add("queue", "fail", exc.message, advise(exc))
         else:
-            stuck = queue_advice(queue.running, queue.pending, stuck_after=stuck_after)
+            previous: int | None = None
+            if sample and queue.running:
+                first = queue
+                time.sleep(sample)
+                queue = client.queue()
+                if [i.prompt_id for i in first.running] == [i.prompt_id for i in queue.running]:
+                    previous = len(first.pending)  # same prompt still running: did the queue grow?
+            stuck = queue_advice(
+                queue.running, queue.pending, stuck_after=stuck_after, previous_pending=previous
+            )
             text = f"{len(queue.running)} running, {len(queue.pending)} pending"
+            if previous is not None:
+                text += f" (same prompt running for {sample:g} s; pending {previous} → {len(queue.pending)})"
             add("queue", "warn" if stuck else "ok", stuck.summary if stuck else text, stuck)
         for dev in stats.devices:
             if dev.type == "cpu":
