@@ -5,7 +5,9 @@ aiohttp and Pillow are imported inside the command, so ``comfyctl --help`` stays
 
 from __future__ import annotations
 
+import signal
 import threading
+from typing import NoReturn
 
 import click
 
@@ -39,6 +41,8 @@ def sandbox(port: int, host: str, root: str | None, object_info: str | None, tok
         sb.start()
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    # SIGTERM ends the command like Ctrl-C, so the temporary root is removed either way.
+    signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     click.echo(sb.url)
     click.echo(f"serving ComfyUI 0.8.0 sandbox (root {sb.root}); Ctrl-C to stop", err=True)
     try:
@@ -47,3 +51,7 @@ def sandbox(port: int, host: str, root: str | None, object_info: str | None, tok
         pass
     finally:
         sb.stop()
+
+
+def _raise_interrupt() -> NoReturn:
+    raise KeyboardInterrupt
