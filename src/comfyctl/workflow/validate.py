@@ -17,7 +17,7 @@ import json
 import math
 import re
 from collections import ChainMap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -511,8 +511,8 @@ class _Run:
         self.site = "inputs"  # where the server would be if a Python operation raised now
         self.active: set[Any] = set()  # nodes on the current recursion path
 
-    def node(self, uid: Any) -> tuple[bool, list[dict[str, Any]]]:
-        """Validate one node; raise :class:`_NodeFailed` where the server's ``validate_inputs`` raises."""
+    def _enter(self, uid: Any) -> tuple[bool, list[dict[str, Any]]] | None:
+        """The memo check at the top of the server's ``validate_inputs``; None means: validate it now."""
         if uid in self.validated:
             return self.validated[uid]
         if uid in self.active:
@@ -521,18 +521,55 @@ class _Run:
             # node on the cycle ends up invalid with only its own errors. Same outcome, no recursion.
             return (False, [])
         self.active.add(uid)
-        try:
-            result = self._node(uid)
-        except _NodeFailed:
-            raise
-        except Exception as exc:  # prompt[uid]["inputs"] failed on the JSON, as on the server
-            raise _NodeFailed(exc, [_frame("inputs")]) from exc
-        finally:
-            self.active.discard(uid)
-        self.validated[uid] = result
-        return result
+        return None
 
-    def _node(self, uid: Any) -> tuple[bool, list[dict[str, Any]]]:
+    def node(self, root: Any) -> tuple[bool, list[dict[str, Any]]]:
+        """Validate one node; raise :class:`_NodeFailed` where the server's ``validate_inputs`` raises.
+
+        The server recurses into linked nodes; here each node is a generator that yields the ids
+        it needs validated, driven from an explicit stack, so long chains cannot hit Python's
+        recursion limit before the server would.
+        """
+        early = self._enter(root)
+        if early is not None:
+            return early
+        stack: list[tuple[Any, Generator[Any, Any, tuple[bool, list[dict[str, Any]]]]]] = [
+            (root, self._node(root))
+        ]
+        reply: Any = None
+        failure: _NodeFailed | None = None
+        while True:
+            uid, steps = stack[-1]
+            try:
+                if failure is not None:
+                    pending, failure = failure, None
+                    child = steps.throw(pending)
+                else:
+                    child = steps.send(reply)
+            except StopIteration as done:
+                self.active.discard(uid)
+                self.validated[uid] = done.value
+                stack.pop()
+                if not stack:
+                    return done.value
+                reply = done.value
+                continue
+            except Exception as exc:
+                self.active.discard(uid)
+                stack.pop()
+                # anything not already located failed at prompt[uid]["inputs"], as on the server
+                failure = exc if isinstance(exc, _NodeFailed) else _NodeFailed(exc, [_frame("inputs")])
+                if not stack:
+                    raise failure from exc
+                continue
+            early = self._enter(child)
+            if early is not None:
+                reply = early
+            else:
+                stack.append((child, self._node(child)))
+                reply = None
+
+    def _node(self, uid: Any) -> Generator[Any, Any, tuple[bool, list[dict[str, Any]]]]:
         prompt = self.prompt
         inputs = prompt[uid]["inputs"]
         class_type = prompt[uid]["class_type"]
@@ -569,7 +606,7 @@ class _Run:
         self.site = "contains"
         try:
             for x in names:
-                outcome = self._input(x, *categories[x], ctx)
+                outcome = yield from self._input(x, *categories[x], ctx)
                 if outcome is _UPSTREAM_INVALID:
                     valid = False
                 elif outcome is not None:
@@ -586,7 +623,7 @@ class _Run:
             return (False, errors)
         return (True, [])
 
-    def _input(self, x: str, category: str, ispec: Any, ctx: _NodeContext) -> Any:
+    def _input(self, x: str, category: str, ispec: Any, ctx: _NodeContext) -> Generator[Any, Any, Any]:
         """One declared input: an error dict, ``_UPSTREAM_INVALID``, or None when it passes."""
         input_type = ispec[0]
         extra_info = ispec[1] if len(ispec) > 1 else {}
@@ -602,7 +639,7 @@ class _Run:
         self.site = "value"
         val = inputs[x]
         if isinstance(val, list):
-            return self._link(x, val, input_type, info, ctx)
+            return (yield from self._link(x, val, input_type, info, ctx))
         try:
             # {"__value__": [...]} carries a list literal (a bare list is always a link).
             if isinstance(val, dict) and "__value__" in val:
@@ -654,7 +691,9 @@ class _Run:
                 )
         return None
 
-    def _link(self, x: str, val: list[Any], input_type: Any, info: list[Any], ctx: _NodeContext) -> Any:
+    def _link(
+        self, x: str, val: list[Any], input_type: Any, info: list[Any], ctx: _NodeContext
+    ) -> Generator[Any, Any, Any]:
         if len(val) != 2:
             return _node_error(
                 "bad_linked_input",
@@ -681,7 +720,7 @@ class _Run:
                 linked_node=val,
             )
         try:
-            upstream_ok, _ = self.node(o_id)
+            upstream_ok, _ = yield o_id  # validated by the driver in node(), like the server's recursion
         except _NodeFailed as failed:
             # Quirk: the upstream node gets the error, described by this (downstream) input.
             self.validated[o_id] = (
