@@ -492,3 +492,18 @@ def test_circular_reroutes_are_reported() -> None:
     )
     with pytest.raises(ConversionError, match="circular"):
         to_api(ui, defs())
+
+
+def test_primitive_feeding_a_subgraph_input_reaches_the_inner_widget() -> None:
+    ui = nested_ui([9])
+    prim = node(20, "PrimitiveNode", outs=[("INT", "INT")], wv=[13, "fixed"])
+    prim["outputs"][0]["widget"] = {"name": "blur_radius"}
+    prim["outputs"][0]["links"] = [30]
+    ui["nodes"].append(prim)
+    ui["nodes"][1]["inputs"].append(
+        {"name": "blur_radius", "type": "INT", "link": 30, "widget": {"name": "blur_radius"}}
+    )
+    ui["links"].append([30, 20, 0, 8, 1, "INT"])
+    api = to_api(ui, defs())
+    assert api["8:2"]["inputs"]["blur_radius"] == 13
+    assert "20" not in api

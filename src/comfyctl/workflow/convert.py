@@ -678,21 +678,38 @@ class _Converter:
         self.by_id[node.id] = node
         self.order.append(node)
 
-    def _complete_inputs(self, node: _Exec) -> None:
-        """ComfyNode.configure: every widget also has an input socket; add those the save lacks."""
-        names = {s.get("name") for s in node.inputs}
-        for w in node.widgets:
-            if w.to_api and w.name not in names and node.node_def and node.node_def.input(w.name):
-                spec = node.node_def.input(w.name)
-                node.inputs.append(
-                    {
-                        "name": w.name,
-                        "type": spec.type if spec else None,
-                        "link": None,
-                        "widget": {"name": w.name},
-                    }
+    @staticmethod
+    def _complete_inputs(node: _Exec) -> None:
+        """ComfyNode.configure: the inputs are the definition's sockets, then one socket per widget,
+        each merged with the saved slot of that name (links), then saved slots it did not know."""
+        assert node.node_def is not None
+        ctor: list[dict[str, Any]] = []
+        widget_sockets: list[dict[str, Any]] = []
+        for name, spec in _ordered_specs(node.node_def):
+            kind, _ = _spec_parts(spec)
+            type_name = "COMBO" if isinstance(kind, (list, tuple)) else str(kind)
+            if _widgets_for_spec(name, spec) is not None:
+                widget_sockets.append(
+                    {"name": name, "type": type_name, "link": None, "widget": {"name": name}}
                 )
-                names.add(w.name)
+            elif kind == "COMFY_MATCHTYPE_V3":
+                ctor.append({"name": name, "type": "*", "link": None, "dynamic": True})
+            elif kind != "COMFY_AUTOGROW_V3":  # autogrow sockets are the saved ones
+                ctor.append({"name": name, "type": type_name, "link": None})
+        ctor += widget_sockets
+        saved = {s.get("name"): s for s in node.inputs if isinstance(s.get("name"), str)}
+        merged = []
+        for slot in ctor:
+            old = saved.get(slot["name"])
+            if old is None:
+                merged.append(slot)
+                continue
+            picked = {k: v for k, v in slot.items() if k in ("name", "type", "widget")}
+            if slot.pop("dynamic", False) and old.get("type"):
+                picked.pop("type")  # a match-type socket takes the type of what is connected
+            merged.append({**old, **picked})
+        names = {slot["name"] for slot in ctor}
+        node.inputs = merged + [s for s in node.inputs if s.get("name") not in names]
 
     @staticmethod
     def _instance_inputs(subgraph: _Graph, saved: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -849,6 +866,32 @@ class _Converter:
                 for w in target.widgets:
                     if w.name == widget.get("name"):
                         w.value = value
+
+    def copy_promoted_values(self) -> None:
+        """SubgraphNode.serialize (run by graphToPrompt) writes promoted values into the inner widgets.
+
+        Outer instances first, as serialisation goes; it matters when the instance input is linked
+        to something that resolves to nothing (a PrimitiveNode): the inner widget value is sent.
+        """
+        for node in self.order:
+            if node.kind != "subgraph" or node.subgraph is None:
+                continue
+            sg_inputs = [
+                s for s in (node.subgraph.definition or {}).get("inputs") or [] if isinstance(s, Mapping)
+            ]
+            for w in node.widgets:
+                slot = next((s for s in sg_inputs if s.get("name") == w.name), None)
+                for link_id in (slot or {}).get("linkIds") or []:
+                    link = node.subgraph.links.get(_key(link_id))
+                    target = self._dto((*node.path, node.local_id), link.target_id) if link else None
+                    if link is None or target is None:
+                        continue
+                    for inp in target.inputs:
+                        widget = inp.get("widget")
+                        if _key(inp.get("link")) == link.id and isinstance(widget, Mapping):
+                            for tw in target.widgets:
+                                if tw.name == widget.get("name"):
+                                    tw.value = w.value
 
     # ---- resolution (ExecutableNodeDTO) ----------------------------------------------------
 
@@ -1143,6 +1186,7 @@ def to_api(
         conv = _Converter(ui, defs, VIRTUAL_NODE_TYPES | set(virtual_types), rng, now)
         conv.build(conv.root, (), None, ())
         conv.apply_primitives()
+        conv.copy_promoted_values()
         return conv.serialise()
     except ConversionError:
         raise
