@@ -134,6 +134,12 @@ def _widgets_for_spec(name: str, spec: Any) -> list[_Widget] | None:
                 out += [_Widget("control_filter_list", "", to_api=False, kind="filter")]
             return out
         out = [_Widget(name, _combo_default(choices, opts), kind="COMBO", options=combo_opts)]
+        remote = opts.get("remote")
+        if isinstance(remote, Mapping):
+            # useRemoteWidget: an auto-refresh toggle (saved, not sent), then a refresh button (both).
+            out.append(_Widget("Auto-refresh after generation", False, to_api=False))
+            if remote.get("refresh_button"):
+                out.append(_Widget("refresh", "refresh"))
         if opts.get("control_after_generate"):
             out += [_Widget("control_after_generate", "randomize", to_api=False, kind="control")]
             out += [_Widget("control_filter_list", "", to_api=False, kind="filter")]
