@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +38,11 @@ def main() -> None:
     exe = Path(sys.executable).parent / "comfyctl"
     url = f"http://127.0.0.1:{closed_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMFYUI_", "COMFYCTL_"))}
+    # Measure what users get: compiled bytecode cached after the first run. (With
+    # PYTHONDONTWRITEBYTECODE set, as in some sandboxes, our own modules would be recompiled on
+    # every start while httpx's were compiled at install time.) The cache goes to a temp folder.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="comfyctl-bench-pycache-")
     cases = {
         'python -c "import httpx"': [sys.executable, "-c", "import httpx"],
         "comfyctl --help": [str(exe), "--help"],

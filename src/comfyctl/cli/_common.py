@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from comfyctl.client import Client  # type: ignore[import-not-found, unused-ignore]
+    from comfyctl.client import Client
 
 __all__ = [
     "ComfyCommand",
@@ -60,15 +60,29 @@ class State:
         self.quiet: bool = False
         self.debug: bool = False
         self.timeout: float | None = None
+        #: None: the client's own retry policy; ``status`` sets 0 (a probe answers at once)
+        self.retries: int | None = None
         self._client: Client | None = None
 
     @property
     def client(self) -> Client:
         """The :class:`comfyctl.Client` for ``--url``/``--token``/``--timeout``, built on first use."""
         if self._client is None:
-            from comfyctl.client import Client  # type: ignore[import-not-found, unused-ignore]
+            from comfyctl.client import Client
+            from comfyctl.settings import Settings
 
-            self._client = Client(self.url, token=self.token, timeout=self.timeout)
+            settings = Settings.resolve(self.url, token=self.token, timeout=self.timeout)
+            if self.retries is not None:
+                settings = dataclasses.replace(settings, retries=self.retries)
+            transport = None
+            if settings.base_url.startswith("http://"):
+                # Start fast: httpx loads the CA bundle (60-130 ms) for every client, even for
+                # plain-http URLs; a transport without TLS verification skips that and changes
+                # nothing for http:// (no TLS; redirects are not followed).
+                import httpx
+
+                transport = httpx.HTTPTransport(verify=False)
+            self._client = Client(settings=settings, transport=transport)
         return self._client
 
     def close(self) -> None:

@@ -24,7 +24,9 @@ def status() -> None:
 
     Exit 3 when nothing answers at the URL. Example: comfyctl status --json
     """
-    client = state().client
+    st = state()
+    st.retries = 0  # a probe: say "unreachable" now instead of after the retry backoff
+    client = st.client
     stats = client.system_stats()
     queue = client.queue()
     doc = {
