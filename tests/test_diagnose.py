@@ -249,3 +249,37 @@ def test_model_folders_and_packages() -> None:
         hint = package_for(cls)
         assert hint is not None and hint.name == pkg, cls
     assert package_for("KSampler") is None
+
+
+def test_offline_validation_problems_get_the_same_advice(fixtures_dir: Path) -> None:
+    """Our own validator (before any POST) words problems its way: missing_model, each unknown type."""
+    from comfyctl.errors import ValidationError
+    from comfyctl.nodedefs import NodeDefs
+    from comfyctl.workflow.validate import check
+
+    defs = NodeDefs.from_file(fixtures_dir / "object_info.json")
+    loader = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "flux_dev.safetensors"}},
+        "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "3": {"class_type": "VAEDecode", "inputs": {"samples": ["2", 0], "vae": ["1", 2]}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "x"}},
+    }
+    with pytest.raises(ValidationError) as info:
+        check(loader, defs)
+    advice = advise(info.value)
+    assert advice is not None and advice.code == "missing_model"
+    assert advice.details["folder"] == "checkpoints" and advice.details["value"] == "flux_dev.safetensors"
+    unknown = {
+        "1": {"class_type": "VHS_LoadVideo", "inputs": {}},
+        "2": {"class_type": "IPAdapterUnifiedLoader", "inputs": {}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+    }
+    with pytest.raises(ValidationError) as info:
+        check(unknown, defs)
+    advice = advise(info.value)
+    assert advice is not None and advice.code == "missing_node"
+    assert {m["package"] for m in advice.details["missing"]} == {
+        "ComfyUI-VideoHelperSuite",
+        "ComfyUI_IPAdapter_plus",
+    }
+    assert len([s for s in advice.steps if s.startswith("install")]) == 2

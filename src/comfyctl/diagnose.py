@@ -302,8 +302,10 @@ def _missing_file(path: str, node: str) -> Advice:
     )
 
 
-def _missing_model(class_type: str, input_name: str, value: Any, node_id: Any) -> Advice:
-    folder = model_folder(class_type, input_name, value)
+def _missing_model(
+    class_type: str, input_name: str, value: Any, node_id: Any, folder: str | None = None
+) -> Advice:
+    folder = folder or model_folder(class_type, input_name, value)
     where = f"models/{folder}/" if folder else "its model folder"
     return Advice(
         "missing_model",
@@ -323,26 +325,33 @@ def _missing_model(class_type: str, input_name: str, value: Any, node_id: Any) -
     )
 
 
-def _missing_node(class_type: str, known: Mapping[str, str] | None) -> Advice:
-    hint = package_for(class_type, known)
-    steps = (
-        [hint.install]
-        if hint
-        else [
-            f"find the custom-node package that provides {class_type!r} "
-            "(ComfyUI-Manager: 'Install Missing Custom Nodes')"
-        ]
-    )
+def _missing_node(class_types: list[str], known: Mapping[str, str] | None) -> Advice:
+    hints = {cls: package_for(cls, known) for cls in class_types}
+    steps: list[str] = []
+    for cls, hint in hints.items():
+        step = (
+            hint.install
+            if hint
+            else f"find the custom-node package that provides {cls!r} (ComfyUI-Manager: 'Install Missing "
+            "Custom Nodes')"
+        )
+        if step not in steps:
+            steps.append(step)
     steps.append("restart ComfyUI after installing, then 'comfyctl inventory --refresh'")
+    named = ", ".join(f"{cls!r}" + (f" (likely from {h.name})" if h else "") for cls, h in hints.items())
+    first = hints[class_types[0]]
     return Advice(
         "missing_node",
-        f"Node type {class_type!r} is not installed on the server"
-        + (f" (likely from {hint.name})." if hint else "."),
+        f"Node type{'s' if len(class_types) > 1 else ''} not installed on the server: {named}.",
         tuple(steps),
         {
-            "class_type": class_type,
-            "package": hint.name if hint else None,
-            "repo": hint.repo if hint else None,
+            "class_type": class_types[0],
+            "package": first.name if first else None,
+            "repo": first.repo if first else None,
+            "missing": [
+                {"class_type": c, "package": h.name if h else None, "repo": h.repo if h else None}
+                for c, h in hints.items()
+            ],
         },
     )
 
@@ -381,15 +390,19 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
 def _validation(exc: ValidationError, known: Mapping[str, str] | None) -> Advice | None:
     body = getattr(exc, "body", None)
     top = body.get("error") if isinstance(body, Mapping) else None
-    texts = [exc.message]
-    if isinstance(top, Mapping):
-        texts.append(str(top.get("message") or ""))
+    problems = _problems(exc)
+    # Server wording (execution.validate_prompt): "Cannot execute because node X does not exist."
+    # The server names only the first unknown type; offline validation lists each one as a problem.
+    texts = [exc.message, str(top.get("message") or "") if isinstance(top, Mapping) else ""]
+    texts += [str(p.get("message") or "") for p in problems]
+    missing: list[str] = []
     for text in texts:
-        # Server wording (execution.validate_prompt): "Cannot execute because node X does not exist."
         m = _NODE_MISSING.search(text)
-        if m:
-            return _missing_node(m.group(1), known)
-    for p in _problems(exc):
+        if m and m.group(1) not in missing:
+            missing.append(m.group(1))
+    if missing:
+        return _missing_node(missing, known)
+    for p in problems:
         kind = p.get("type")
         class_type = str(p.get("class_type") or "")
         name = p.get("input_name")
@@ -398,14 +411,12 @@ def _validation(exc: ValidationError, known: Mapping[str, str] | None) -> Advice
             # value_not_in_list details: "ckpt_name: 'x.safetensors' not in [...]" / "(list of length N)"
             m = _NOT_IN_LIST.search(str(p.get("details") or ""))
             value = m.group(1) if m else None
-        if kind in ("missing_node", "node_type_not_found", "unknown_node"):
-            return _missing_node(class_type, known)
-        if (
+        if kind == "missing_model" or (
             kind == "value_not_in_list"
             and name
             and (model_folder(class_type, name) is not None or looks_like_model_file(value))
         ):
-            return _missing_model(class_type, name, value, p.get("node_id"))
+            return _missing_model(class_type, str(name), value, p.get("node_id"), p.get("folder"))
         if kind == "custom_validation_failed" and "Invalid image file" in str(p.get("details") or ""):
             return Advice(
                 "missing_input_file",
