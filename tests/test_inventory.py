@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,12 @@ def test_check_warns_about_low_vram_and_rejects_non_workflows() -> None:
     assert check_workflow({}, _inventory(devices=(cpu,))).problems == ()
     with pytest.raises(WorkflowError):
         check_workflow({"1": {"inputs": {}}}, _inventory())
+
+
+def test_missing_pyyaml_is_a_clear_error(comfy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml -> ImportError
+    with pytest.raises(UsageError) as info:
+        scan(comfy_dir)
+    assert "PyYAML" in info.value.message and "comfyctl[yaml]" in info.value.hint
+    (comfy_dir / "extra_model_paths.yaml").unlink()
+    assert scan(comfy_dir).models["checkpoints"]  # no YAML file: no YAML needed
