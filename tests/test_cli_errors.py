@@ -174,6 +174,7 @@ def test_unreachable_saves_offline_and_exits_3(tmp_path: Path) -> None:
     assert str(saved.relative_to(tmp_path)) in out.stderr and "offline submit" in out.stderr
     doc = invoke("--json", "run", DEMO, url=_closed()).json()
     assert doc["error"]["code"] == "unreachable"
+    assert doc["error"]["details"]["advice"]["code"] == "unreachable"  # the diagnosis rides along
     assert Path(doc["error"]["details"]["saved"]["path"]).name == "demo_workflow.json"
 
 
@@ -204,9 +205,11 @@ def test_wrong_or_missing_token_exits_8(tmp_path: Path, token: str | None) -> No
 
 def test_execution_error_exits_5(sandbox: Any) -> None:
     sandbox.faults.node("ImageInvert", error="boom", exception_type="RuntimeError")
-    out = invoke("run", DEMO, url=sandbox.url)
+    out = invoke("run", DEMO, "-q", url=sandbox.url)
     _assert_one_error(out, 5)
     assert "boom" in out.stderr
+    loud = invoke("run", DEMO, "--set", "Canvas.width=78", url=sandbox.url)
+    assert loud.code == 5 and len(loud.error_lines()) == 1 and "Traceback" not in loud.stderr
     doc = invoke("--json", "run", DEMO, "--set", "Canvas.width=77", url=sandbox.url).json()
     assert doc["error"]["code"] == "execution_failed" and doc["error"]["details"]["node_id"] == "4"
 

@@ -109,7 +109,7 @@ class CliGroup(ComfyGroup):
 
 def _report(exc: BaseException, st: State) -> int:
     """Print one error for ``exc`` (stderr, or JSON on stdout) and return the exit code."""
-    from comfyctl.errors import ComfyError, ValidationError
+    from comfyctl.errors import ComfyError, ExecutionError, ValidationError
 
     if isinstance(exc, SystemExit):
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -121,8 +121,15 @@ def _report(exc: BaseException, st: State) -> int:
             if isinstance(exc, ValidationError)
             else []
         )
-        hint = exc.hint or _advice(exc)
-        _print_error(st, exc.code, exc.message, hint, exc.details, lines, exc)
+        advice = _advice(exc)
+        details = dict(exc.details)
+        hint = exc.hint
+        if advice is not None:
+            details["advice"] = advice.to_dict()
+            # the diagnosis knows the failure (OOM, missing model...): its first step beats a generic hint
+            if advice.steps and (not hint or isinstance(exc, ExecutionError)):
+                hint = advice.steps[0]
+        _print_error(st, exc.code, exc.message, hint, details, lines, exc)
         return exc.exit_code
     if isinstance(exc, click.UsageError):
         message = exc.format_message()
@@ -150,19 +157,13 @@ def _report(exc: BaseException, st: State) -> int:
     return 1
 
 
-def _advice(exc: BaseException) -> str:
-    """A hint from the diagnosis module when the error itself carries none."""
+def _advice(exc: BaseException) -> Any:
+    """The diagnosis module's advice for ``exc`` (None when it has none or is not installed)."""
     try:
         diagnose = importlib.import_module("comfyctl.diagnose")
-    except ImportError:
-        return ""
-    try:
-        advice = diagnose.advise(exc)
+        return diagnose.advise(exc)
     except Exception:  # advice is a bonus: never let it replace the real error
-        return ""
-    if advice is None:
-        return ""
-    return str(advice.steps[0] if advice.steps else advice.summary)
+        return None
 
 
 def _one_line(text: str) -> str:
