@@ -252,3 +252,24 @@ def test_sigkill_mid_submit_then_rerun_submits_each_exactly_once(sandbox: Any, t
     assert sorted(posted) == sorted(ids.values())  # every workflow reached the server...
     assert set(posted.values()) == {1}  # ...exactly once
     print(f"{torn} kills landed mid-submit")
+
+
+def test_export_of_a_ui_workflow_saves_both_files(tmp_path: Path, fixtures_dir: Path) -> None:
+    ui = fixtures_dir / "ui2api/default.ui.json"
+    out = invoke("export", ui, "--object-info", fixtures_dir / "object_info.json", "--json")
+    assert out.code == 0, out.stderr
+    doc = out.json()
+    assert doc["name"] == "default"  # the file name without .ui.json
+    saved_api = json.loads(Path(doc["path"]).read_text())
+    assert saved_api == json.loads((fixtures_dir / "ui2api/default.api.json").read_text())
+    assert json.loads(Path(doc["ui_path"]).read_text()) == json.loads(ui.read_text())  # loadable in ComfyUI
+    check = invoke("check", ui, "--comfyui-dir", tmp_path, "--json")  # a UI file checks without conversion
+    assert check.code == 4 and {p["class_type"] for p in check.json()["problems"]} >= {"KSampler"}
+
+
+def test_export_of_a_ui_workflow_without_definitions_is_unreachable_not_saved(
+    tmp_path: Path, fixtures_dir: Path, down_url: str
+) -> None:
+    out = invoke("export", fixtures_dir / "ui2api/default.ui.json", url=down_url)
+    assert out.code == 3 and "--object-info" in out.stderr
+    assert not (tmp_path / "projects").exists()
