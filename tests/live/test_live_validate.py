@@ -1,0 +1,232 @@
+"""Live: the real ComfyUI and validate_prompt / validate give the same verdict on the same prompts.
+
+Run with ``COMFYUI_URL=http://127.0.0.1:8188 pytest -m live tests/live/test_live_validate.py``.
+Valid cases run on the server, so they are tiny (8×8 images, core nodes, no models).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from comfyctl.nodedefs import NodeDefs
+from comfyctl.workflow.validate import describe_rejection, file_validator, validate, validate_request
+from conftest import FIXTURES
+
+pytestmark = pytest.mark.live
+
+
+def empty(width: Any = 8, height: Any = 8) -> dict[str, Any]:
+    return {
+        "class_type": "EmptyImage",
+        "inputs": {"width": width, "height": height, "batch_size": 1, "color": 0},
+    }
+
+
+def preview(link: Any) -> dict[str, Any]:
+    return {"class_type": "PreviewImage", "inputs": {"images": link}}
+
+
+def invert(link: Any) -> dict[str, Any]:
+    return {"class_type": "ImageInvert", "inputs": {"image": link}}
+
+
+def scale(link: Any, method: Any = "area") -> dict[str, Any]:
+    inputs = {"image": link, "upscale_method": method, "width": 8, "height": 8, "crop": "disabled"}
+    return {"class_type": "ImageScale", "inputs": inputs}
+
+
+MASK = {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 8, "height": 8}}
+CASES: dict[str, Any] = {
+    "valid_chain": {"prompt": {"1": empty(), "2": invert(["1", 0]), "3": preview(["2", 0])}},
+    "valid_coerced": {"prompt": {"1": empty("8", 8.7), "2": preview(["1", 0])}},
+    "valid_value_wrapper": {
+        "prompt": {"1": empty(), "2": scale(["1", 0], {"__value__": "area"}), "3": preview(["2", 0])}
+    },
+    "valid_load_image": {
+        "prompt": {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+            "2": scale(["1", 0]),
+            "3": preview(["2", 0]),
+        }
+    },
+    "partial_success": {
+        "prompt": {"1": empty(), "2": preview(["1", 0]), "3": scale(["1", 0], "nope"), "4": preview(["3", 0])}
+    },
+    "partial_targets": {
+        "prompt": {"1": empty(), "2": preview(["1", 0]), "3": empty(0), "4": preview(["3", 0])},
+        "partial_execution_targets": ["2"],
+    },
+    "min_max": {"prompt": {"1": empty(0, 99999), "2": preview(["1", 0])}},
+    "bad_int": {"prompt": {"1": empty("1e3"), "2": preview(["1", 0])}},
+    "combo": {"prompt": {"1": empty(), "2": scale(["1", 0], "bicubc"), "3": preview(["2", 0])}},
+    "combo_int": {"prompt": {"1": empty(), "2": scale(["1", 0], 3), "3": preview(["2", 0])}},
+    "long_combo": {
+        "prompt": {
+            "1": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "nope"}},
+            "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+        }
+    },
+    "missing_input": {
+        "prompt": {"1": {"class_type": "EmptyImage", "inputs": {"width": 8}}, "2": preview(["1", 0])}
+    },
+    "mismatch": {"prompt": {"1": MASK, "2": preview(["1", 0])}},
+    "any_type": {"prompt": {"1": MASK, "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}},
+    "bad_link_shape": {"prompt": {"1": empty(), "2": preview(["1"])}},
+    "link_missing_node": {"prompt": {"1": empty(), "2": preview(["99", 0])}},
+    "link_int_id": {"prompt": {"1": empty(), "2": preview([1, 0])}},
+    "link_str_slot": {"prompt": {"1": empty(), "2": preview(["1", "0"])}},
+    "link_float_slot": {"prompt": {"1": empty(), "2": preview(["1", 0.0])}},
+    "link_slot_range": {"prompt": {"1": empty(), "2": preview(["1", 3])}},
+    "inner_missing_node": {"prompt": {"2": invert(["99", 0]), "3": preview(["2", 0])}},
+    "no_inputs_key": {"prompt": {"2": {"class_type": "PreviewImage"}}},
+    "load_missing_file": {
+        "prompt": {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "nope_not_here.png"}},
+            "2": preview(["1", 0]),
+        }
+    },
+    "load_linked": {
+        "prompt": {
+            "5": {"class_type": "PrimitiveString", "inputs": {"value": "example.png"}},
+            "1": {"class_type": "LoadImage", "inputs": {"image": ["5", 0]}},
+            "2": preview(["1", 0]),
+        }
+    },
+    "load_no_input": {"prompt": {"1": {"class_type": "LoadImage", "inputs": {}}, "2": preview(["1", 0])}},
+    "dyncombo_children": {
+        "prompt": {
+            "1": empty(),
+            "2": {
+                "class_type": "ResizeImageMaskNode",
+                "inputs": {
+                    "input": ["1", 0],
+                    "resize_type": "scale dimensions",
+                    "resize_type.width": 99999,
+                    "scale_method": "area",
+                },
+            },
+            "3": preview(["2", 0]),
+        }
+    },
+    "autogrow_mismatch": {
+        "prompt": {
+            "1": empty(),
+            "5": MASK,
+            "2": {
+                "class_type": "BatchImagesNode",
+                "inputs": {"images.image0": ["1", 0], "images.image3": ["5", 0]},
+            },
+            "3": preview(["2", 0]),
+        }
+    },
+    "cycle": {"prompt": {"1": invert(["2", 0]), "2": invert(["1", 0]), "3": preview(["1", 0])}},
+    "unknown_class": {
+        "prompt": {"1": {"class_type": "NoSuchNodeHere", "inputs": {}}, "2": preview(["1", 0])}
+    },
+    "no_class_type": {"prompt": {"1": {"inputs": {}}, "2": preview(["1", 0])}},
+    "no_outputs": {"prompt": {"1": empty()}},
+    "two_independent_failures": {
+        "prompt": {"1": empty(0), "2": preview(["1", 0]), "3": empty(8, 0), "4": preview(["3", 0])}
+    },
+    "no_prompt": {"client_id": "comfyctl-live"},
+    "node_not_object": {"prompt": {"1": "class_type!"}},
+}
+
+
+@pytest.fixture
+def server(live_url: str) -> Any:
+    with httpx.Client(base_url=live_url, timeout=60) as http:
+        yield http
+
+
+_DEFS: dict[str, NodeDefs] = {}
+
+
+@pytest.fixture
+def live_defs(server: httpx.Client) -> NodeDefs:
+    """The live server's own definitions, fetched once per run (live_url is function-scoped)."""
+    url = str(server.base_url)
+    if url not in _DEFS:
+        _DEFS[url] = NodeDefs(server.get("/object_info").json())
+    return _DEFS[url]
+
+
+def _frames(lines: list[str]) -> list[str]:
+    # the install path differs; file, line, function, source and carets must not
+    return [re.sub(r'File "[^"]*?/((comfy\w*/)*[\w.]+\.py)"', r'File "\1"', line) for line in lines]
+
+
+def normalise(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: normalise(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        if key == "traceback":
+            return _frames(value)
+        items = [normalise(v) for v in value]
+        if key in ("errors", "dependent_outputs"):  # set order on the server
+            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+        return items
+    if key == "details" and isinstance(value, str):
+        return "\n".join(sorted(value.split("\n")))
+    return value
+
+
+def per_input(body: dict[str, Any]) -> set[tuple[str, str, Any]]:
+    return {
+        (node_id, error["type"], error.get("extra_info", {}).get("input_name"))
+        for node_id, entry in body.get("node_errors", {}).items()
+        for error in entry["errors"]
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_verdict_as_the_real_server(name: str, server: httpx.Client, live_defs: NodeDefs) -> None:
+    body = CASES[name]
+    answer = server.post("/prompt", json=body)
+    files = set(live_defs["LoadImage"].input("image").choices or ())  # type: ignore[union-attr]
+    ours = validate_request(
+        body, live_defs, custom_validators={"LoadImage": file_validator("image", files.__contains__)}
+    )
+    assert ours.status == answer.status_code, answer.text
+    if answer.status_code == 500:
+        assert answer.text.startswith("500 Internal Server Error")
+        return
+    real = answer.json()
+    if answer.status_code == 200:
+        real = {"node_errors": real["node_errors"]}
+    assert per_input(ours.body) == per_input(real)
+    assert (ours.body.get("error") or {}).get("type") == (real.get("error") or {}).get("type")
+    outputs = [
+        k
+        for k, v in body.get("prompt", {}).items()
+        if isinstance(v, dict) and v.get("class_type") in ("PreviewImage", "PreviewAny", "SaveImage")
+    ]
+    if len(outputs) <= 1:  # with several outputs, dependent_outputs follow the server's set order
+        assert normalise(ours.body) == normalise(real)
+    # the readable form of the real answer and of ours agree
+    assert sorted(p["text"] for p in describe_rejection(real, body.get("prompt"))[1]) == sorted(
+        p["text"] for p in describe_rejection(ours.body, body.get("prompt"))[1]
+    )
+
+
+@pytest.mark.parametrize("name", ["cycle", "mismatch", "min_max", "load_missing_file", "valid_chain"])
+def test_offline_validate_agrees(name: str, server: httpx.Client, live_defs: NodeDefs) -> None:
+    prompt = CASES[name]["prompt"]
+    answer = server.post("/prompt", json={"prompt": prompt})
+    report = validate(prompt, live_defs)
+    assert report.ok == (answer.status_code == 200 and not answer.json()["node_errors"])
+
+
+def test_fixture_workflows_still_accepted(server: httpx.Client, live_defs: NodeDefs) -> None:
+    """The small captured workflow is still accepted by the live server and by us."""
+    prompt = json.loads(Path(FIXTURES / "workflows" / "success.json").read_text())
+    prompt = prompt.get("prompt", prompt) if isinstance(prompt.get("prompt"), dict) else prompt
+    answer = server.post("/prompt", json={"prompt": prompt})
+    assert answer.status_code == 200 and answer.json()["node_errors"] == {}
+    assert validate(prompt, live_defs).ok
