@@ -52,6 +52,7 @@ def comfy_dir(tmp_path: Path) -> Path:
     for rel in ("models/Lora/style.safetensors", "models/LyCORIS/lyco.safetensors", "sd/base.safetensors"):
         _write(shared / rel)
     _write(tmp_path / "elsewhere/vae/ae.safetensors")
+    _write(tmp_path / "elsewhere/up/4x.pth")
     _write(tmp_path / "more_nodes/extra_pack/__init__.py", 'NODE_CLASS_MAPPINGS = {"ExtraNode": object}\n')
     _write(
         root / "extra_model_paths.yaml",
@@ -65,6 +66,7 @@ def comfy_dir(tmp_path: Path) -> Path:
                 models/LyCORIS
         other:
             vae: ../elsewhere/vae
+            upscale_models: [../elsewhere/up]
             custom_nodes: ../more_nodes
         empty:
         """,
@@ -132,6 +134,7 @@ def test_offline_scan_reads_models_yaml_and_custom_nodes_without_running_them(co
     assert inv.models["configs"] == ("v1-inference.yaml",)
     assert set(inv.models["loras"]) == {"trained.safetensors", "style.safetensors", "lyco.safetensors"}
     assert inv.models["vae"] == ("ae.safetensors",)
+    assert inv.models["upscale_models"] == ("4x.pth",)  # a YAML list works too
     pack = {cls for cls, mod in inv.nodes.items() if mod == "custom_nodes.ComfyUI-Pack"}
     assert pack == {
         "PackLiteral",

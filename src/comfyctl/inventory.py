@@ -442,7 +442,8 @@ def extra_model_paths(path: str | Path) -> list[tuple[str, Path, bool]]:
         for folder, value in conf.items():
             if value is None:
                 continue
-            for line in str(value).split("\n"):
+            lines = [str(v) for v in value] if isinstance(value, list) else str(value).split("\n")
+            for line in lines:
                 line = line.strip()
                 if not line:
                     continue
@@ -465,6 +466,14 @@ def _list_files(folder: Path, extensions: frozenset[str] | None) -> list[str]:
             if extensions is None or os.path.splitext(rel)[1].lower() in extensions:
                 found.append(rel)
     return found
+
+
+def _listdir(folder: Path) -> list[Path]:
+    """Sorted entries, or none when the folder cannot be read (a scan reports what it can see)."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
 
 
 def _comfyui_version(root: Path) -> str | None:
@@ -513,7 +522,7 @@ def scan(
     paths["custom_nodes"] = [root / "custom_nodes"]
     models_root = root / "models"
     if models_root.is_dir():
-        for sub in sorted(models_root.iterdir()):
+        for sub in _listdir(models_root):
             if sub.is_dir() and not sub.name.startswith("."):
                 name = _LEGACY.get(sub.name, sub.name)
                 if sub not in paths.setdefault(name, []):
@@ -538,7 +547,7 @@ def scan(
     for base in paths["custom_nodes"]:
         if not base.is_dir():
             continue
-        for entry in sorted(base.iterdir()):
+        for entry in _listdir(base):
             if entry.name == "__pycache__" or entry.name.startswith(".") or entry.name.endswith(".disabled"):
                 continue
             if entry.is_file() and entry.suffix != ".py":
