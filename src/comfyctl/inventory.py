@@ -275,7 +275,10 @@ def fetch(client: Any) -> tuple[Inventory, dict[str, Any]]:
         "ram_free": stats.ram_free,
         "argv": list(stats.argv),
     }
-    nodes = {cls: str((spec or {}).get("python_module") or "") for cls, spec in raw.items()}
+    nodes = {
+        str(cls): str(spec.get("python_module") or "") if isinstance(spec, Mapping) else ""
+        for cls, spec in raw.items()
+    }
     packages: dict[str, dict[str, Any]] = {}
     for cls, module in nodes.items():
         pkg = package_of(module)
@@ -388,7 +391,7 @@ _DEFAULT_FOLDERS: dict[str, tuple[str, ...]] = {
     "audio_encoders": ("models/audio_encoders",),
 }
 _PT = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
-#: Extensions listed per folder (None: every file). ComfyUI: configs → .yaml, classifiers → "".
+#: Extensions listed per folder where ComfyUI differs from its model extensions (configs, classifiers).
 _EXTENSIONS: dict[str, frozenset[str] | None] = {
     "configs": frozenset({".yaml"}),
     "classifiers": frozenset({""}),
@@ -540,7 +543,8 @@ def scan(
     for folder, dirs in paths.items():
         if folder == "custom_nodes":
             continue
-        exts = _EXTENSIONS.get(folder, _PT if folder in _DEFAULT_FOLDERS else None)
+        # A folder custom nodes register (ipadapter, sams, ...) lists model files, not placeholders.
+        exts = _EXTENSIONS.get(folder, _PT if folder in _DEFAULT_FOLDERS else _PT | {".gguf", ".onnx"})
         models[folder] = tuple(sorted({f for d in dirs for f in _list_files(d, exts)}))
     nodes: dict[str, str] = {}
     packages: dict[str, dict[str, Any]] = {}
