@@ -507,3 +507,25 @@ def test_primitive_feeding_a_subgraph_input_reaches_the_inner_widget() -> None:
     api = to_api(ui, defs())
     assert api["8:2"]["inputs"]["blur_radius"] == 13
     assert "20" not in api
+
+
+def test_instance_inputs_merge_by_name_and_stale_target_slots_are_ignored() -> None:
+    # The definition lists blur_radius before image; the instance saved only "image" (at index 0)
+    # and the root link still says target_slot 0. The frontend merges by name and renumbers slots.
+    blur = node(2, "ImageBlur", ins=[("image", "IMAGE", 1)], outs=[("IMAGE", "IMAGE")], wv=[5, 2.0])
+    outer = _subgraph(
+        OUTER,
+        "outer",
+        [blur],
+        [_lk(1, -10, 1, 2, 0, "IMAGE"), _lk(7, 2, 0, -20, 0, "IMAGE")],
+        [("blur_radius", "INT", []), ("image", "IMAGE", [1])],
+        [("IMAGE", "IMAGE", [7])],
+    )
+    instance = node(8, OUTER, ins=[("image", "IMAGE", 8)], outs=[("IMAGE", "IMAGE")])
+    ui = graph(
+        [load_image(), instance, preview(6, 10)],
+        [[8, 1, 0, 8, 0, "IMAGE"], [10, 8, 0, 6, 0, "IMAGE"]],
+        definitions={"subgraphs": [outer]},
+    )
+    api = to_api(ui, defs())
+    assert api["8:2"]["inputs"] == {"blur_radius": 5, "sigma": 2.0, "image": ["1", 0]}

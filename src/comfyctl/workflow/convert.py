@@ -719,16 +719,18 @@ class _Converter:
 
     @staticmethod
     def _instance_inputs(subgraph: _Graph, saved: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """SubgraphNode.configure: one input per subgraph input, saved links merged by name."""
-        by_name = {s.get("name"): s for s in saved}
-        result = []
+        """The live inputs of a subgraph instance: one per subgraph input, in the definition's order,
+        each merged with the saved slot of the same name (the registered ComfyNode's configure);
+        saved slots the definition lacks are appended."""
+        by_name = {s.get("name"): s for s in saved if isinstance(s.get("name"), str)}
+        live: list[dict[str, Any]] = []
         for slot in (subgraph.definition or {}).get("inputs") or []:
             if not isinstance(slot, Mapping):
                 continue
-            merged = {"name": slot.get("name"), "type": slot.get("type"), "link": None}
-            merged.update(by_name.pop(slot.get("name"), {}))
-            result.append(merged)
-        return result + list(by_name.values())
+            base = {"name": slot.get("name"), "type": slot.get("type"), "link": None}
+            old = by_name.pop(slot.get("name"), None)
+            live.append({**old, "name": base["name"], "type": base["type"]} if old else base)
+        return live + [s for s in saved if s.get("name") in by_name]
 
     def _promoted_widgets(self, node: _Exec) -> list[_Widget]:
         """SubgraphNode: inputs that feed a widget inside become widgets of the instance node."""
@@ -863,9 +865,11 @@ class _Converter:
                 target = self.by_id.get(":".join((*node.path, link.target_id)))
                 if target is None or link.target_slot >= len(target.inputs):
                     continue
-                slot = target.inputs[link.target_slot]
-                if _key(slot.get("link")) != link.id:
-                    slot = next((s for s in target.inputs if _key(s.get("link")) == link.id), slot)
+                # fixLinkInputSlots: the slot is the one holding the link, whatever target_slot says.
+                slot = next(
+                    (s for s in target.inputs if _key(s.get("link")) == link.id),
+                    target.inputs[link.target_slot],
+                )
                 widget = slot.get("widget")
                 if not isinstance(widget, Mapping):
                     continue
@@ -933,10 +937,11 @@ class _Converter:
                         if w.name == widget.get("name"):
                             return ("value", w.value, None)
                 return None
-            outer = parent.graph.links.get(_key(outer_slot["link"]))
-            if outer is None:
+            if parent.graph.links.get(_key(outer_slot["link"])) is None:
                 raise self._dangling(parent, outer_slot.get("name"), f"link {outer_slot['link']} is missing")
-            return self.resolve_input(parent, outer.target_slot, seen)
+            # fixLinkInputSlots (after every load) makes a link's target_slot the index of the input
+            # holding it, so the outer link is followed from this very slot.
+            return self.resolve_input(parent, link.origin_slot, seen)
         origin = self._dto(node.path, link.origin_id)
         if origin is None:
             raise self._dangling(node, name, f"it is linked to node {link.origin_id}, which does not exist")
