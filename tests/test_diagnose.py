@@ -192,7 +192,8 @@ def test_server_500_says_restart_with_the_log_tail() -> None:
     )
     advice = advise(err)
     assert advice is not None and advice.code == "server_error"
-    assert "KeyError: 'prompt'" in advice.steps[0] and any("restart ComfyUI" in s for s in advice.steps)
+    assert advice.steps[0].startswith("restart ComfyUI") and "KeyError: 'prompt'" in advice.steps[1]
+    assert advice.details["log_tail"].endswith("KeyError: 'prompt'")
 
 
 def test_auth_and_origin_check() -> None:

@@ -472,9 +472,11 @@ def advise(error: BaseException, *, known_packages: Mapping[str, str] | None = N
             {"status": error.status},
         )
     if isinstance(error, ServerError):
-        steps = ["restart ComfyUI (it failed on this request)", "then retry; if it fails again, read its log"]
+        steps = ["restart ComfyUI (it failed on this request), then retry"]
         if error.log_tail:
-            steps.insert(0, "the server log ends with:\n" + error.log_tail.rstrip()[-1500:])
+            steps.append("if it fails again, its log ends with:\n" + error.log_tail.rstrip()[-1500:])
+        else:
+            steps.append("if it fails again, read its log (GET /internal/logs or the console)")
         return Advice(
             "server_error",
             f"ComfyUI failed with HTTP {error.status}.",
