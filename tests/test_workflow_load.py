@@ -132,3 +132,15 @@ def test_loaded_workflow_is_frozen() -> None:
     assert isinstance(loaded, LoadedWorkflow)
     with pytest.raises(AttributeError):
         loaded.format = "ui"  # type: ignore[misc]
+
+
+def test_to_api_uses_the_embedded_prompt_or_converts_the_graph() -> None:
+    from comfyctl.errors import ConversionError
+    from comfyctl.nodedefs import NodeDefs
+
+    assert load(API).to_api() == API
+    ui = load(FIXTURES / "ui2api" / "edge_bypass.ui.json")
+    with pytest.raises(ConversionError, match="node definitions are needed"):
+        ui.to_api()
+    defs = NodeDefs(json.loads((FIXTURES / "object_info.json").read_text()))
+    assert ui.to_api(defs) == json.loads((FIXTURES / "ui2api" / "edge_bypass.api.json").read_text())

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from comfyctl.errors import WorkflowError
+from comfyctl.errors import ConversionError, WorkflowError
+from comfyctl.nodedefs import NodeDefs
 
 __all__ = ["LoadedWorkflow", "detect_format", "image_metadata", "load"]
 
@@ -56,6 +57,23 @@ class LoadedWorkflow:
     def needs_conversion(self) -> bool:
         """True when only the UI graph is available (convert it with ``to_api`` before submitting)."""
         return self.api is None
+
+    def to_api(self, defs: NodeDefs | None = None) -> dict[str, Any]:
+        """The API prompt: the one in the source, else the UI graph converted with ``defs``.
+
+        Raises:
+            ConversionError: the UI graph cannot be converted, or ``defs`` is missing for it.
+        """
+        if self.api is not None:
+            return self.api
+        if defs is None:
+            raise ConversionError(
+                f"{self.source} is a UI-format workflow: node definitions are needed to convert it",
+                hint="pass --object-info FILE, or connect to a server so its definitions can be used",
+            )
+        from comfyctl.workflow.convert import to_api
+
+        return to_api(self.ui or {}, defs)
 
 
 def load(source: str | Path | bytes | Mapping[str, Any]) -> LoadedWorkflow:
