@@ -236,3 +236,18 @@ def test_sigkill_during_exports_never_leaves_partial_or_lost_files(tmp_path: Pat
     print(f"{len(names)} exports, {torn} kills mid-write, {len(leftovers)} temp files now")
     OfflineStore(tmp_path).export(API, name="after")
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # orphans of kills cleaned
+
+
+def test_file_system_failures_are_our_errors(tmp_path: Path) -> None:
+    from comfyctl.errors import ComfyError
+    from comfyctl.inventory import Inventory, save
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(ComfyError, match="cannot save workflow"):
+        OfflineStore(blocker).export(API, name="a")
+    with pytest.raises(ComfyError, match="inventory cache"):
+        save(Inventory("online", "http://127.0.0.1:1", 0.0), state=blocker / "state")
+    with pytest.raises(UsageError, match="JSON"):
+        OfflineStore(tmp_path).export({"1": {"class_type": "X", "inputs": {"v": object()}}}, name="b")
+    assert OfflineStore(tmp_path).pending() == []

@@ -40,7 +40,7 @@ from typing import Any, Literal
 from comfyctl.diagnose import looks_like_model_file, model_folder, package_for
 from comfyctl.errors import NotFound, TransportError, UsageError, WorkflowError
 from comfyctl.nodedefs import NodeDefs
-from comfyctl.offline import atomic_write_bytes, atomic_write_json, file_lock
+from comfyctl.offline import atomic_write_bytes, atomic_write_json, file_lock, io_errors
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -199,6 +199,11 @@ def save(
 ) -> Path:
     """Store ``inv`` (and the raw ``/object_info`` it came from) in the cache. Returns the index path."""
     base = state_dir(state)
+    with io_errors(f"write the inventory cache in {base}"):
+        return _save(inv, base, object_info)
+
+
+def _save(inv: Inventory, base: Path, object_info: Mapping[str, Any] | None) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     if object_info is not None:  # compact: thousands of custom nodes make this megabytes
         raw = json.dumps(object_info, separators=(",", ":"), ensure_ascii=False).encode()

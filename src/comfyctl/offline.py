@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from comfyctl.errors import PromptRejected, UsageError
+from comfyctl.errors import ComfyError, PromptRejected, UsageError
 
 __all__ = [
     "Exported",
@@ -43,6 +43,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "file_lock",
+    "io_errors",
 ]
 
 _BAD_NAME = re.compile(r'[\x00-\x1f/\\<>:"|?*]')
@@ -186,6 +187,19 @@ def atomic_write_json(path: Path, obj: Any, *, overwrite: bool = True) -> None:
 
 
 @contextlib.contextmanager
+def io_errors(action: str) -> Iterator[None]:
+    """Turn a file-system failure (permissions, full disk, read-only folder) into our error."""
+    try:
+        yield
+    except OSError as exc:
+        raise ComfyError(
+            f"cannot {action}: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""),
+            hint="check the folder's permissions and free space",
+            details={"path": str(exc.filename) if exc.filename else None},
+        ) from exc
+
+
+@contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive advisory lock on ``path`` (created if missing); a no-op without ``fcntl``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -271,7 +285,8 @@ class OfflineStore:
         return entries if isinstance(entries, dict) else {}
 
     def _write_ledger(self, project: str, entries: dict[str, Any]) -> None:
-        atomic_write_json(self._ledger_path(project), {"version": _LEDGER_VERSION, "workflows": entries})
+        with io_errors("write the offline ledger"):
+            atomic_write_json(self._ledger_path(project), {"version": _LEDGER_VERSION, "workflows": entries})
 
     def projects(self) -> list[str]:
         base = self.root / "projects"
@@ -316,10 +331,15 @@ class OfflineStore:
             name = name[: -len(".ui")]
         _check_part(name, "name")
         folder = self.project_dir(project) / "workflows"
-        api_bytes = (json.dumps(api, indent=2, ensure_ascii=False) + "\n").encode()
-        ui_bytes = (json.dumps(ui, indent=2, ensure_ascii=False) + "\n").encode() if ui is not None else None
-        folder.mkdir(parents=True, exist_ok=True)
-        with self._lock(project):
+        try:
+            api_bytes = (json.dumps(api, indent=2, ensure_ascii=False) + "\n").encode()
+            ui_bytes = (
+                (json.dumps(ui, indent=2, ensure_ascii=False) + "\n").encode() if ui is not None else None
+            )
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"the workflow cannot be saved as JSON: {exc}") from exc
+        with io_errors(f"save workflow {name!r} in {folder}"), self._lock(project):
+            folder.mkdir(parents=True, exist_ok=True)
             self._remove_orphan_temps(folder)
             entries = self._read_ledger(project)
             chosen = name
