@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +26,8 @@ from comfyctl.results import (
     Timing,
     UploadedFile,
 )
+
+Redact = Callable[[str], str]
 
 #: Responses worth repeating an idempotent request for.
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -128,7 +130,11 @@ def history_params(max_items: int | None, offset: int | None) -> dict[str, int]:
 # -- responses ------------------------------------------------------------------------------------
 
 
-def decode_json(text: str, *, method: str, url: str, status: int = 200) -> Any:
+def _same(text: str) -> str:
+    return text
+
+
+def decode_json(text: str, *, method: str, url: str, status: int = 200, redact: Redact = _same) -> Any:
     """Parse a JSON answer; a non-JSON 2xx body is a server fault, not a crash."""
     try:
         return json.loads(text) if text.strip() else None
@@ -138,19 +144,19 @@ def decode_json(text: str, *, method: str, url: str, status: int = 200) -> Any:
             status=status,
             method=method,
             url=url,
-            body=text[:_BODY_QUOTE],
+            body=redact(text[:_BODY_QUOTE]),
             hint="is this URL a ComfyUI server (and not a proxy's HTML page)?",
         ) from exc
 
 
-def expect(data: Any, kind: type, *, method: str, url: str) -> Any:
+def expect(data: Any, kind: type, *, method: str, url: str, redact: Redact = _same) -> Any:
     if not isinstance(data, kind):
         raise errors.HTTPError(
             f"{method} {url}: expected a JSON {kind.__name__}, got {type(data).__name__}",
             status=200,
             method=method,
             url=url,
-            body=json.dumps(data)[:_BODY_QUOTE],
+            body=redact(json.dumps(data)[:_BODY_QUOTE]),
         )
     return data
 
@@ -252,9 +258,11 @@ def log_tail(logs: Any, lines: int = 30) -> str | None:
     return "\n".join(logs.rstrip().splitlines()[-lines:])
 
 
-def parse_submit(data: Any, *, method: str, url: str) -> tuple[str | None, float | None, dict[str, Any]]:
+def parse_submit(
+    data: Any, *, method: str, url: str, redact: Redact = _same
+) -> tuple[str | None, float | None, dict[str, Any]]:
     """``{"prompt_id", "number", "node_errors"}`` → (prompt id, number, node_errors)."""
-    expect(data, dict, method=method, url=url)
+    expect(data, dict, method=method, url=url, redact=redact)
     number = data.get("number")
     node_errors = data.get("node_errors") or {}
     return (
@@ -320,15 +328,15 @@ def parse_system_stats(data: Any) -> SystemStats:
     )
 
 
-def parse_upload(data: Any, *, method: str, url: str) -> UploadedFile:
-    expect(data, dict, method=method, url=url)
+def parse_upload(data: Any, *, method: str, url: str, redact: Redact = _same) -> UploadedFile:
+    expect(data, dict, method=method, url=url, redact=redact)
     if not data.get("name"):
         raise errors.HTTPError(
             f"{method} {url}: the answer names no file",
             status=200,
             method=method,
             url=url,
-            body=json.dumps(data)[:_BODY_QUOTE],
+            body=redact(json.dumps(data)[:_BODY_QUOTE]),
         )
     return UploadedFile(
         name=str(data["name"]),
@@ -509,7 +517,10 @@ def raise_for_result(result: Result) -> Result:
     return result
 
 
-def job_lost(prompt_id: str) -> errors.JobLost:
+def job_gone(prompt_id: str, *, cancelled: bool = False) -> errors.JobError:
+    """A prompt in neither queue nor history: Interrupted if we dequeued it ourselves, else JobLost."""
+    if cancelled:
+        return errors.Interrupted(f"prompt {prompt_id} was cancelled before it ran", prompt_id=prompt_id)
     return errors.JobLost(f"prompt {prompt_id} is in neither the queue nor the history", prompt_id=prompt_id)
 
 

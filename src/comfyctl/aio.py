@@ -188,6 +188,7 @@ class AsyncClient:
         self._http: httpx.AsyncClient | None = None
         self._hub = _AsyncHub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
+        self._cancelled: set[str] = set()  # dequeued here: their jobs end as Interrupted, not lost
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -313,10 +314,14 @@ class AsyncClient:
 
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
         resp = await self._request(method, path, **kw)
-        return proto.decode_json(resp.text, method=method, url=str(resp.request.url))
+        return proto.decode_json(
+            resp.text, method=method, url=str(resp.request.url), redact=self.settings.redact
+        )
 
     async def _expect(self, path: str, kind: type, **kw: Any) -> Any:
-        return proto.expect(await self._json("GET", path, **kw), kind, method="GET", url=path)
+        return proto.expect(
+            await self._json("GET", path, **kw), kind, method="GET", url=path, redact=self.settings.redact
+        )
 
     # -- server info ------------------------------------------------------------------------------
 
@@ -439,7 +444,7 @@ class AsyncClient:
         for attempt in (0, 1):
             try:
                 data = await self._json("POST", "/prompt", json=body, retry=False, prompt=workflow)
-                return proto.parse_submit(data, method="POST", url="/prompt")
+                return proto.parse_submit(data, method="POST", url="/prompt", redact=self.settings.redact)
             except (RequestTimeout, TransportError) as exc:
                 if attempt or isinstance(exc, ServerUnreachable):
                     raise
@@ -463,7 +468,7 @@ class AsyncClient:
         if item is None:
             entry = await self.history_entry(pid)
             if entry is None:
-                raise proto.job_lost(pid)
+                raise proto.job_gone(pid)
             return AsyncJob(self, pid, hub=None, entry=entry)
         owner = item.client_id
         hub: _AsyncHub | None
@@ -507,6 +512,7 @@ class AsyncClient:
         queue = await self.queue()
         if queue.position(pid) is not None:
             await self.delete_queued([pid])
+            self._cancelled.add(pid)
             if (await self.queue()).is_running(pid):
                 await self.interrupt(pid)
                 return "interrupted"
@@ -535,7 +541,7 @@ class AsyncClient:
         subfolder: str = "",
         type: FileType = "input",
         overwrite: bool = False,
-        mask_for: OutputFile | Mapping[str, Any] | None = None,
+        mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None = None,
     ) -> UploadedFile:
         """Upload an image or mask (see :meth:`comfyctl.Client.upload`)."""
         name, content = file_arg(file, filename)
@@ -551,8 +557,8 @@ class AsyncClient:
             resp = await self._request(
                 "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
             )
-        payload = proto.decode_json(resp.text, method="POST", url=route)
-        return proto.parse_upload(payload, method="POST", url=route)
+        payload = proto.decode_json(resp.text, method="POST", url=route, redact=self.settings.redact)
+        return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
 
     async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
@@ -759,7 +765,7 @@ class AsyncJob:
                 await asyncio.sleep(0.05)  # a server may write history an instant after the queue empties
                 entry = await self._client.history_entry(self.prompt_id)
             if entry is None:
-                raise proto.job_lost(self.prompt_id)
+                raise proto.job_gone(self.prompt_id, cancelled=self.prompt_id in self._client._cancelled)
             self._entry = entry
             st.finished = self._hub is None or not self._hub.connected
             return True, None
@@ -778,7 +784,7 @@ class AsyncJob:
                 break
             if attempt >= 8:
                 if self.prompt_id not in await self._client.queue():
-                    raise proto.job_lost(self.prompt_id)
+                    raise proto.job_gone(self.prompt_id, cancelled=self.prompt_id in self._client._cancelled)
                 attempt = 0
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(

@@ -124,7 +124,11 @@ def file_arg(file: str | Path | bytes | BinaryIO, filename: str | None) -> tuple
 
 
 def upload_form(
-    name: str, subfolder: str, type: str, overwrite: bool, mask_for: OutputFile | Mapping[str, Any] | None
+    name: str,
+    subfolder: str,
+    type: str,
+    overwrite: bool,
+    mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None,
 ) -> tuple[str, dict[str, str]]:
     if type not in ("input", "temp", "output"):
         # ComfyUI answers 500 for any other type.
@@ -138,6 +142,8 @@ def upload_form(
         return "/upload/image", data
     if isinstance(mask_for, OutputFile):
         ref = {"filename": mask_for.filename, "subfolder": mask_for.subfolder, "type": mask_for.type}
+    elif isinstance(mask_for, UploadedFile):
+        ref = {"filename": mask_for.name, "subfolder": mask_for.subfolder, "type": mask_for.type}
     else:
         ref = {
             "filename": str(mask_for.get("filename") or mask_for.get("name") or ""),
@@ -385,6 +391,7 @@ class Client:
         self._http: httpx.Client | None = None
         self._hub = _Hub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
+        self._cancelled: set[str] = set()  # dequeued here: their jobs end as Interrupted, not lost
         self._lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -434,6 +441,7 @@ class Client:
             tls = ssl_context(self.settings.verify)
             kw["ssl"] = tls if isinstance(tls, ssl.SSLContext) else None
         # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
+        # Entered like a context manager (websockets >= 17.1 warns on a bare connect()); close() ends it.
         return connect(
             url,
             additional_headers=dict(headers),
@@ -442,7 +450,7 @@ class Client:
             compression=None,
             proxy=None,
             **kw,
-        )
+        ).__enter__()
 
     def _request(
         self,
@@ -515,7 +523,9 @@ class Client:
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         resp = self._request(method, path, **kw)
-        return proto.decode_json(resp.text, method=method, url=str(resp.request.url))
+        return proto.decode_json(
+            resp.text, method=method, url=str(resp.request.url), redact=self.settings.redact
+        )
 
     # -- server info ------------------------------------------------------------------------------
 
@@ -525,12 +535,22 @@ class Client:
 
     def features(self) -> dict[str, Any]:
         """Server feature flags (``GET /features``)."""
-        return dict(proto.expect(self._json("GET", "/features"), dict, method="GET", url="/features"))
+        return dict(
+            proto.expect(
+                self._json("GET", "/features"),
+                dict,
+                method="GET",
+                url="/features",
+                redact=self.settings.redact,
+            )
+        )
 
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         """Node definitions: all, or one class (``{}`` when the class is unknown)."""
         path = "/object_info" if class_type is None else f"/object_info/{_seg(class_type)}"
-        return dict(proto.expect(self._json("GET", path), dict, method="GET", url=path))
+        return dict(
+            proto.expect(self._json("GET", path), dict, method="GET", url=path, redact=self.settings.redact)
+        )
 
     def node_defs(self) -> NodeDefs:
         """All node definitions as :class:`NodeDefs` (fetched once per client)."""
@@ -541,18 +561,35 @@ class Client:
     def models(self, folder: str | None = None) -> list[str]:
         """Model folder names, or the files in one folder (:class:`NotFound` for an unknown one)."""
         path = "/models" if folder is None else f"/models/{_seg(folder)}"
-        return [str(m) for m in proto.expect(self._json("GET", path), list, method="GET", url=path)]
+        return [
+            str(m)
+            for m in proto.expect(
+                self._json("GET", path), list, method="GET", url=path, redact=self.settings.redact
+            )
+        ]
 
     def embeddings(self) -> list[str]:
         return [
             str(m)
-            for m in proto.expect(self._json("GET", "/embeddings"), list, method="GET", url="/embeddings")
+            for m in proto.expect(
+                self._json("GET", "/embeddings"),
+                list,
+                method="GET",
+                url="/embeddings",
+                redact=self.settings.redact,
+            )
         ]
 
     def extensions(self) -> list[str]:
         return [
             str(m)
-            for m in proto.expect(self._json("GET", "/extensions"), list, method="GET", url="/extensions")
+            for m in proto.expect(
+                self._json("GET", "/extensions"),
+                list,
+                method="GET",
+                url="/extensions",
+                redact=self.settings.redact,
+            )
         ]
 
     def logs(self) -> str:
@@ -578,7 +615,13 @@ class Client:
         """Finished prompts, oldest first (``max_items`` alone: the newest N)."""
         params = proto.history_params(max_items, offset)
         return dict(
-            proto.expect(self._json("GET", "/history", params=params), dict, method="GET", url="/history")
+            proto.expect(
+                self._json("GET", "/history", params=params),
+                dict,
+                method="GET",
+                url="/history",
+                redact=self.settings.redact,
+            )
         )
 
     def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
@@ -600,7 +643,15 @@ class Client:
             for k, v in filters.items()
             if v is not None
         }
-        return dict(proto.expect(self._json("GET", "/jobs", params=params), dict, method="GET", url="/jobs"))
+        return dict(
+            proto.expect(
+                self._json("GET", "/jobs", params=params),
+                dict,
+                method="GET",
+                url="/jobs",
+                redact=self.settings.redact,
+            )
+        )
 
     def job_info(self, prompt_id: str) -> dict[str, Any]:
         """``GET /api/jobs/{id}`` (:class:`NotFound` when unknown)."""
@@ -655,7 +706,7 @@ class Client:
         for attempt in (0, 1):
             try:
                 data = self._json("POST", "/prompt", json=body, retry=False, prompt=workflow)
-                return proto.parse_submit(data, method="POST", url="/prompt")
+                return proto.parse_submit(data, method="POST", url="/prompt", redact=self.settings.redact)
             except (RequestTimeout, TransportError) as exc:
                 if attempt or isinstance(exc, ServerUnreachable):
                     raise
@@ -687,7 +738,7 @@ class Client:
         if item is None:
             entry = self.history_entry(pid)  # it may have finished between the two reads
             if entry is None:
-                raise proto.job_lost(pid)
+                raise proto.job_gone(pid)
             return Job(self, pid, hub=None, entry=entry)
         owner = item.client_id
         hub: _Hub | None
@@ -731,6 +782,7 @@ class Client:
         queue = self.queue()
         if queue.position(pid) is not None:
             self.delete_queued([pid])
+            self._cancelled.add(pid)
             if self.queue().is_running(pid):  # it started between the read and the delete
                 self.interrupt(pid)
                 return "interrupted"
@@ -759,7 +811,7 @@ class Client:
         subfolder: str = "",
         type: FileType = "input",
         overwrite: bool = False,
-        mask_for: OutputFile | Mapping[str, Any] | None = None,
+        mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None = None,
     ) -> UploadedFile:
         """Upload an image (or, with ``mask_for``, a mask applied to that image's alpha).
 
@@ -775,8 +827,8 @@ class Client:
             resp = self._request(
                 "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
             )
-        payload = proto.decode_json(resp.text, method="POST", url=route)
-        return proto.parse_upload(payload, method="POST", url=route)
+        payload = proto.decode_json(resp.text, method="POST", url=route, redact=self.settings.redact)
+        return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
 
     def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
@@ -1001,7 +1053,7 @@ class Job:
                 time.sleep(0.05)  # a server may write history an instant after the queue empties
                 entry = self._client.history_entry(self.prompt_id)
             if entry is None:
-                raise proto.job_lost(self.prompt_id)
+                raise proto.job_gone(self.prompt_id, cancelled=self.prompt_id in self._client._cancelled)
             self._entry = entry
             st.finished = self._hub is None or not self._hub.connected
             return True, None
@@ -1020,7 +1072,7 @@ class Job:
                 break
             if attempt >= 8:
                 if self.prompt_id not in self._client.queue():
-                    raise proto.job_lost(self.prompt_id)
+                    raise proto.job_gone(self.prompt_id, cancelled=self.prompt_id in self._client._cancelled)
                 attempt = 0
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(

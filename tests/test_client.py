@@ -1,0 +1,363 @@
+"""Client behaviour on an injected httpx transport: retries, error mapping, secrets, downloads, parity."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import comfyctl
+from comfyctl import AsyncClient, Client, errors
+from comfyctl.aio import AsyncJob
+from comfyctl.client import Job
+from comfyctl.results import OutputFile
+
+TOKEN = "tok-VERY-secret-42"
+PASSWORD = "pw-Sup3r-hidden"
+WF = {"1": {"class_type": "SaveImage", "inputs": {}}}
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def no_ws(url: str, *, headers: Any) -> Any:
+    raise OSError("no websocket in these tests")
+
+
+def blocked_ws(url: str, *, headers: Any) -> Any:
+    import websockets.exceptions as wse
+
+    raise wse.InvalidURI(url, "blocked")
+
+
+def client(handler: Handler, **kw: Any) -> Client:
+    kw.setdefault("ws_connect", blocked_ws)
+    return Client("http://127.0.0.1:9", transport=httpx.MockTransport(handler), **kw)
+
+
+# -- parity ------------------------------------------------------------------------------------------
+
+
+def _public(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls)
+        if not name.startswith("_") and callable(member)
+    }
+
+
+@pytest.mark.parametrize(("sync", "async_"), [(Client, AsyncClient), (Job, AsyncJob)])
+def test_sync_and_async_public_api_match(sync: type, async_: type) -> None:
+    s, a = _public(sync), _public(async_)
+    a.pop("aclose", None)
+    assert set(s) == set(a)
+    for name in s:
+        sp, ap = s[name].parameters, a[name].parameters
+        assert list(sp) == list(ap), name
+        for p in sp:
+            assert (sp[p].kind, sp[p].default) == (ap[p].kind, ap[p].default), (name, p)
+        if name not in ("close", "__init__"):
+            is_async = inspect.iscoroutinefunction(getattr(async_, name)) or inspect.isasyncgenfunction(
+                getattr(async_, name)
+            )
+            assert is_async, name
+
+
+def test_public_names_are_exported() -> None:
+    for name in (
+        "Client",
+        "AsyncClient",
+        "Job",
+        "AsyncJob",
+        "Result",
+        "OutputFile",
+        "Settings",
+        "UploadedFile",
+    ):
+        assert name in comfyctl.__all__ and getattr(comfyctl, name)
+
+
+def test_constructor_does_no_io() -> None:
+    def boom(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("I/O in the constructor")
+
+    c = Client("http://127.0.0.1:9", transport=httpx.MockTransport(boom), ws_connect=no_ws)
+    assert c._http is None and not c._hub.connected
+    c.close()
+
+
+# -- retries -----------------------------------------------------------------------------------------
+
+
+def test_get_is_retried_on_connection_errors_and_502() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) == 1:
+            raise httpx.ConnectError("refused")
+        if len(calls) == 2:
+            return httpx.Response(502)
+        return httpx.Response(200, json={"exec_info": {}} | {"queue_running": [], "queue_pending": []})
+
+    with client(handler) as c:
+        assert c.queue().pending == ()
+    assert calls == ["GET", "GET", "GET"]
+
+
+def test_post_is_not_retried_after_a_reset() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        raise httpx.ReadError("connection reset")
+
+    with client(handler) as c, pytest.raises(errors.TransportError):
+        c.delete_history(["x"])  # retry=True only covers idempotent POSTs... this one is: see below
+    assert len(calls) == 3  # delete is idempotent: retried
+    calls.clear()
+    with client(handler) as c, pytest.raises(errors.TransportError):
+        c.interrupt()
+    assert calls == ["/api/interrupt"]
+
+
+def _submit_handler(landed: bool, posts: list[dict[str, Any]]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/prompt":
+            body = json.loads(request.content)
+            posts.append(body)
+            if len(posts) == 1:
+                raise httpx.ReadTimeout("slow")
+            return httpx.Response(200, json={"prompt_id": body["prompt_id"], "number": 3, "node_errors": {}})
+        if request.url.path == "/api/queue":
+            pending = [[7, posts[0]["prompt_id"], {}, {}, []]] if landed else []
+            return httpx.Response(200, json={"queue_running": [], "queue_pending": pending})
+        if request.url.path.startswith("/api/history/"):
+            return httpx.Response(200, json={})
+        raise AssertionError(request.url)
+
+    return handler
+
+
+def test_submit_timeout_that_landed_is_not_resent() -> None:
+    posts: list[dict[str, Any]] = []
+    with client(_submit_handler(True, posts)) as c:
+        job = c.submit(WF, prompt_id="p1")
+    assert len(posts) == 1 and job.prompt_id == "p1" and job.number == 7
+
+
+def test_submit_timeout_that_did_not_land_is_resent_once_with_the_same_id() -> None:
+    posts: list[dict[str, Any]] = []
+    with client(_submit_handler(False, posts)) as c:
+        job = c.submit(WF)
+    assert len(posts) == 2 and posts[0]["prompt_id"] == posts[1]["prompt_id"] == job.prompt_id
+
+
+async def test_async_submit_timeout_that_landed_is_not_resent() -> None:
+    posts: list[dict[str, Any]] = []
+
+    async def no_ws_async(url: str, *, headers: Any) -> Any:
+        import websockets.exceptions as wse
+
+        raise wse.InvalidURI(url, "blocked")
+
+    async with AsyncClient(
+        "http://127.0.0.1:9",
+        transport=httpx.MockTransport(_submit_handler(True, posts)),
+        ws_connect=no_ws_async,
+    ) as c:
+        job = await c.submit(WF, prompt_id="p2")
+    assert len(posts) == 1 and job.number == 7
+
+
+# -- error mapping and secrets -----------------------------------------------------------------------
+
+
+def _answer(status: int, body: str, secret: str, ctype: str = "text/plain") -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/internal/logs":
+            return httpx.Response(200, json=f"log line with {secret} inside\nlast line")
+        return httpx.Response(status, text=body, headers={"content-type": ctype})
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (401, "401: Unauthorized", errors.AuthError),
+        (403, "", errors.AuthError),
+        (413, "Maximum request body size 104857600 exceeded.", errors.RequestTooLarge),
+        (500, "500 Internal Server Error\n\nServer got itself in trouble", errors.ServerError),
+        (404, "", errors.NotFound),
+        (200, "<html>proxy login</html>", errors.HTTPError),
+    ],
+)
+def test_errors_are_mapped_and_never_carry_secrets(status: int, body: str, cls: type) -> None:
+    url = f"http://alice:{PASSWORD}@127.0.0.1:9"
+    for secret, kw in ((TOKEN, {"token": TOKEN, "url": "http://127.0.0.1:9"}), (PASSWORD, {"url": url})):
+        # the server (or a proxy) echoes the secret back in its body and its log
+        handler = _answer(status, body + secret, secret)
+        with Client(kw.pop("url"), transport=httpx.MockTransport(handler), ws_connect=blocked_ws, **kw) as c:
+            with pytest.raises(cls) as info:
+                c.system_stats()
+            err = info.value
+            texts = [str(err), repr(err), json.dumps(err.to_dict()), repr(c), c.url, repr(c.settings)]
+            for text in texts:
+                assert secret not in text
+            if status == 500:
+                assert err.log_tail and "last line" in err.log_tail  # type: ignore[attr-defined]
+
+
+def test_no_origin_header_and_auth_headers_are_sent() -> None:
+    seen: list[httpx.Headers] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json=[])
+
+    with client(handler, token=TOKEN, headers={"X-Team": "render"}) as c:
+        c.embeddings()
+    (h,) = seen
+    assert "origin" not in h and h["authorization"] == f"Bearer {TOKEN}" and h["x-team"] == "render"
+
+
+def test_prompt_rejected_and_partial_node_errors() -> None:
+    body = {
+        "error": {
+            "type": "prompt_outputs_failed_validation",
+            "message": "Prompt outputs failed validation",
+            "details": "",
+            "extra_info": {},
+        },
+        "node_errors": {
+            "1": {
+                "errors": [
+                    {
+                        "type": "value_smaller_than_min",
+                        "message": "Value 0 smaller than min of 1",
+                        "details": "width",
+                        "extra_info": {"input_name": "width"},
+                    }
+                ],
+                "dependent_outputs": ["2"],
+                "class_type": "EmptyImage",
+            }
+        },
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json=body)
+
+    with client(handler) as c, pytest.raises(errors.PromptRejected) as info:
+        c.submit({"1": {"class_type": "EmptyImage", "inputs": {"width": 0}}})
+    assert info.value.body == body and info.value.problems[0]["input_name"] == "width"
+
+    partial = {"prompt_id": "x", "number": 1, "node_errors": body["node_errors"]}
+    with client(lambda r: httpx.Response(200, json=partial)) as c:
+        job = c.submit(WF, prompt_id="x")
+    assert job.node_errors == body["node_errors"]
+
+
+# -- downloads ---------------------------------------------------------------------------------------
+
+
+def _serve(data: bytes, *, fail_after: int | None = None) -> Handler:
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        for i in range(0, len(data), 1000):
+            if fail_after is not None and sent >= fail_after:
+                raise httpx.ReadError("connection reset mid-download")
+            sent += 1000
+            yield data[i : i + 1000]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=chunks())
+
+    return handler
+
+
+def test_hostile_names_from_a_server_are_written_inside(tmp_path: Path) -> None:
+    dest = tmp_path / "a" / "b"
+    with client(_serve(b"x" * 5000)) as c:
+        for name, sub in (("../../../x.png", ""), ("/etc/passwd", "../.."), ("ok.png", "C:\\evil")):
+            path = c.download(OutputFile(node_id="1", filename=name, subfolder=sub), dest)
+            assert dest.resolve() in path.resolve().parents and path.read_bytes() == b"x" * 5000
+        with pytest.raises(errors.UnsafePath):
+            c.download(OutputFile(node_id="1", filename="a\x00.png"), dest)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["ok.png", "passwd", "x.png"]
+
+
+def test_interrupted_download_leaves_nothing_under_the_final_name(tmp_path: Path) -> None:
+    (tmp_path / "out.png").write_bytes(b"old")
+    with client(_serve(b"y" * 10_000, fail_after=3000)) as c:
+        with pytest.raises(errors.TransportError):
+            c.download(OutputFile(node_id="1", filename="new.png"), tmp_path)
+        with pytest.raises(errors.TransportError):
+            c.download(OutputFile(node_id="1", filename="out.png"), tmp_path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    assert (tmp_path / "out.png").read_bytes() == b"old"
+
+
+def test_view_to_file_path_and_folder(tmp_path: Path) -> None:
+    with client(_serve(b"z" * 10)) as c:
+        target = c.view_to("img.png", tmp_path / "chosen.png")
+        assert target == tmp_path / "chosen.png" and target.read_bytes() == b"z" * 10
+        again = c.view_to("img.png", tmp_path / "chosen.png")
+        assert again.name == "chosen (1).png"
+        assert c.view_to("sub/../img.png", tmp_path) == tmp_path / "img.png"
+
+
+def test_upload_arguments_are_checked(tmp_path: Path) -> None:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        return httpx.Response(200, json={"name": "up (1).png", "subfolder": "s", "type": "temp"})
+
+    f = tmp_path / "up.png"
+    f.write_bytes(b"PNGDATA")
+    with client(handler) as c:
+        up = c.upload(f, subfolder="s", type="temp", overwrite=True)
+        assert up.ref == "s/up (1).png [temp]"
+        with f.open("rb") as fh:
+            c.upload(fh)
+        for bad in (
+            lambda: c.upload(b"raw"),
+            lambda: c.upload(tmp_path / "missing.png"),
+            lambda: c.upload(f, type="bogus"),
+        ):  # type: ignore[arg-type]
+            with pytest.raises(errors.UsageError):
+                bad()
+    assert (
+        b"PNGDATA" in bodies[0] and b'name="overwrite"' in bodies[0] and b'name="overwrite"' not in bodies[1]
+    )
+
+
+def test_polling_mode_job_when_websocket_is_refused() -> None:
+    state = {"polls": 0}
+    entry = json.loads(
+        (Path(__file__).parent.parent.parent / "shared/fixtures/history/success.json").read_text()
+    )
+    ((pid, hist),) = entry.items()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/prompt":
+            return httpx.Response(200, json={"prompt_id": pid, "number": 1, "node_errors": {}})
+        if path == "/api/queue":
+            state["polls"] += 1
+            pending = [[1, pid, {}, {}, []]] if state["polls"] < 3 else []
+            return httpx.Response(200, json={"queue_running": [], "queue_pending": pending})
+        if path == f"/api/history/{pid}":
+            return httpx.Response(200, json={pid: hist} if state["polls"] >= 3 else {})
+        raise AssertionError(path)
+
+    with client(handler) as c:
+        job = c.submit(WF, prompt_id=pid)
+        kinds = [e.type for e in job.events()]
+        assert kinds == ["queue_position"] and job.result().ok and state["polls"] == 3

@@ -1,0 +1,477 @@
+"""Client and AsyncClient against the sandbox: every flow and every fault, run for both.
+
+The sync client runs in a worker thread (``asyncio.to_thread``) so one async test body drives both;
+nothing here measures time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from comfyctl import AsyncClient, Client, errors
+from comfyctl.events import (
+    Executed,
+    Executing,
+    ExecutionStart,
+    Preview,
+    Progress,
+    QueuePosition,
+)
+from comfyctl.results import OutputFile
+from comfyctl.testing import Sandbox
+
+WORKFLOW = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 12, "batch_size": 1, "color": 255}},
+    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "t/out"}},
+}
+
+
+def workflow(color: int = 255) -> dict[str, Any]:
+    """A fresh workflow (a new color defeats the execution cache)."""
+    wf = {k: {"class_type": v["class_type"], "inputs": dict(v["inputs"])} for k, v in WORKFLOW.items()}
+    wf["1"]["inputs"]["color"] = color
+    return wf
+
+
+class Api:
+    """The same calls on either client: sync calls run in a thread, async ones are awaited."""
+
+    def __init__(self, client: Client | AsyncClient):
+        self.client = client
+        self.is_async = isinstance(client, AsyncClient)
+
+    async def __call__(self, name: str, *args: Any, **kw: Any) -> Any:
+        return await self.on(self.client, name, *args, **kw)
+
+    async def on(self, obj: Any, name: str, *args: Any, **kw: Any) -> Any:
+        if self.is_async:
+            return await getattr(obj, name)(*args, **kw)
+        return await asyncio.to_thread(getattr(obj, name), *args, **kw)
+
+    async def events(self, job: Any, on_event: Callable[[Any], None] | None = None, **kw: Any) -> list[Any]:
+        seen: list[Any] = []
+        if self.is_async:
+            async for event in job.events(**kw):
+                seen.append(event)
+                if on_event:
+                    on_event(event)
+            return seen
+
+        def consume() -> list[Any]:
+            for event in job.events(**kw):
+                seen.append(event)
+                if on_event:
+                    on_event(event)
+            return seen
+
+        return await asyncio.to_thread(consume)
+
+    async def close(self) -> None:
+        if self.is_async:
+            await self.client.close()  # type: ignore[misc]
+        else:
+            self.client.close()
+
+
+def make_client(kind: str, url: str, **kw: Any) -> Client | AsyncClient:
+    return AsyncClient(url, **kw) if kind == "async" else Client(url, **kw)
+
+
+@pytest.fixture(params=["sync", "async"])
+async def api(request: pytest.FixtureRequest, sandbox: Sandbox) -> AsyncIterator[Api]:
+    a = Api(make_client(request.param, sandbox.url))
+    yield a
+    await a.close()
+
+
+async def test_run_returns_outputs_and_downloads_match_view(api: Api, tmp_path: Path) -> None:
+    result = await api("run", workflow())
+    assert result.status == "success" and result.executed == ("1", "2", "3")
+    (out,) = result.outputs
+    assert (out.node_id, out.kind, out.type, out.subfolder) == ("3", "image", "output", "t")
+    (path,) = await api("download_all", result, tmp_path)
+    assert path == tmp_path / "t" / out.filename
+    assert path.read_bytes() == await api("view", out.filename, subfolder="t")
+    assert not list(tmp_path.rglob("*.part"))
+    again = await api("download", out, tmp_path)
+    assert again.name == Path(out.filename).stem + " (1).png"  # never overwritten unless asked
+    assert await api("download", out, tmp_path, overwrite=True) == path
+
+
+async def test_events_cover_the_run_with_progress_and_previews(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", steps=3)
+    job = await api("submit", workflow(7))
+    events = await api.events(job)
+    types = [e.type for e in events]
+    assert isinstance(events[0], ExecutionStart) and types.count("progress") == 3
+    assert any(isinstance(e, Preview) and e.metadata and e.prompt_id == job.prompt_id for e in events)
+    assert any(isinstance(e, Executed) and e.node == "3" for e in events)
+    assert isinstance(events[-1], Executing) and events[-1].node is None
+    assert types.index("execution_success") < len(types) - 1
+    assert all(e.prompt_id in (None, job.prompt_id) for e in events)
+    assert job.done and (await api.on(job, "result")).status == "success"
+    assert await api.events(job) == []  # finished: nothing more
+
+
+async def test_queue_position_while_pending_then_runs(api: Api, sandbox: Sandbox) -> None:
+    sandbox.pause_worker()
+    first = await api("submit", workflow(1))
+    second = await api("submit", workflow(2))
+    queue = await api("queue")
+    assert [i.prompt_id for i in queue.pending][-2:] == [first.prompt_id, second.prompt_id]
+
+    def resume_on_position(event: Any) -> None:
+        if isinstance(event, QueuePosition):
+            sandbox.resume_worker()
+
+    events = await api.events(second, resume_on_position)
+    positions = [e for e in events if isinstance(e, QueuePosition)]
+    assert positions and positions[0].position == 1 and positions[0].remaining == 2
+    assert (await api.on(first, "wait")).status == "success"
+
+
+async def test_many_jobs_waited_in_any_order_share_one_socket(api: Api) -> None:
+    jobs = [await api("submit", workflow(10 + i)) for i in range(5)]
+    results = [await api.on(j, "wait") for j in reversed(jobs)]
+    assert [r.prompt_id for r in results] == [j.prompt_id for j in reversed(jobs)]
+    assert all(r.ok for r in results)
+
+
+async def test_execution_error_carries_node_and_exception(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", error="boom at node 2", exception_type="torch.OutOfMemoryError")
+    job = await api("submit", workflow(3))
+    with pytest.raises(errors.ExecutionError) as info:
+        await api.on(job, "wait")
+    e = info.value
+    assert (e.node_id, e.node_type, e.exception_type) == ("2", "ImageInvert", "torch.OutOfMemoryError")
+    assert "boom at node 2" in str(e) and e.prompt_id == job.prompt_id and e.exit_code == 5
+    assert "current_inputs" not in e.details
+
+
+async def test_cancel_running_pending_finished_unknown(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", delay=30, steps=300)
+    running = await api("submit", workflow(4))
+    pending = await api("submit", workflow(5))
+    done = threading.Event()
+
+    def cancel_on_progress(event: Any) -> None:
+        if isinstance(event, Progress) and not done.is_set():
+            done.set()
+            # cancel from another client, as a user would from another process
+            with Client(api.client.url) as other:
+                assert other.cancel(pending.prompt_id) == "dequeued"
+                assert other.cancel(running.prompt_id) == "interrupted"
+
+    with pytest.raises(errors.Interrupted):
+        await api.events(running, cancel_on_progress)
+        await api.on(running, "result")
+    with pytest.raises(errors.JobLost):  # dequeued by another client: lost for this one
+        await api.on(pending, "wait")
+    sandbox.faults.clear()
+    finished = await api("submit", workflow(6))
+    await api.on(finished, "wait")
+    assert await api("cancel", finished.prompt_id) == "cleared"
+    assert await api("history_entry", finished.prompt_id) is None
+    assert await api("cancel", "no-such-prompt") == "not_found"
+
+
+async def test_cancel_own_pending_job_ends_as_interrupted(api: Api, sandbox: Sandbox) -> None:
+    sandbox.pause_worker()
+    job = await api("submit", workflow(8))
+    assert await api.on(job, "cancel") == "dequeued"
+    with pytest.raises(errors.Interrupted):
+        await api.on(job, "wait")
+
+
+async def test_interrupt_targets_only_the_named_prompt(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", delay=30, steps=300)
+    job = await api("submit", workflow(9))
+
+    def on_progress(event: Any) -> None:
+        if isinstance(event, Progress) and event.value == 1:
+            with Client(api.client.url) as other:
+                other.interrupt("some-other-prompt")  # ignored by the server
+                other.interrupt(job.prompt_id)
+
+    with pytest.raises(errors.Interrupted):
+        await api.events(job, on_progress)
+        await api.on(job, "result")
+
+
+async def test_socket_dropped_mid_job_reconnects_and_finishes(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", steps=2)
+    sandbox.faults.drop_websockets(after_event="executing")
+    job = await api("submit", workflow(11))
+    result = await api.on(job, "wait")
+    assert result.ok and result.outputs
+    sandbox.faults.clear()
+    assert (await api("run", workflow(12))).ok  # the client's socket works again
+
+
+async def test_history_written_late_is_waited_for(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.history_delay = 0.3  # execution_success long before the history entry
+    assert (await api("run", workflow(13))).ok
+
+
+async def test_attach_finished_running_and_unknown(api: Api, sandbox: Sandbox) -> None:
+    finished = await api("submit", workflow(14))
+    await api.on(finished, "wait")
+    attached = await api("attach", finished.prompt_id)  # completion before any socket: result is there
+    assert attached.done and await api.events(attached) == []
+    assert (await api.on(attached, "result")).prompt_id == finished.prompt_id
+
+    sandbox.faults.node("2", steps=4, delay=0.4)
+    with Client(sandbox.url) as owner:  # submitted by "another process"
+        running = owner.submit(workflow(15))
+        job = await api("attach", running.prompt_id)
+        events = await api.events(job)
+    assert any(isinstance(e, Progress) for e in events)  # progress resumes on the attached job
+    assert (await api.on(job, "result")).ok
+    with pytest.raises(errors.JobLost):
+        await api("attach", "never-submitted")
+
+
+async def test_restart_losing_the_queue_is_job_lost_not_a_hang(api: Api, sandbox: Sandbox) -> None:
+    sandbox.pause_worker()
+    job = await api("submit", workflow(16))
+    sandbox.restart()
+    with pytest.raises(errors.JobLost) as info:
+        await api.on(job, "wait")
+    assert info.value.prompt_id == job.prompt_id
+
+
+async def test_websocket_blocked_falls_back_to_polling(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.block_websocket = True
+    sandbox.pause_worker()
+    job = await api("submit", workflow(17))
+    events = await api.events(
+        job, lambda e: sandbox.resume_worker() if isinstance(e, QueuePosition) else None
+    )
+    assert [e.type for e in events] == ["queue_position"]  # polling: positions, then the result
+    assert (await api.on(job, "result")).ok
+    assert (await api("run", workflow(18))).ok
+
+
+async def test_500_maps_to_server_error_with_log_tail(api: Api, sandbox: Sandbox) -> None:
+    await api("run", workflow(24))  # something in the server log
+    sandbox.faults.route("/queue", status=500)
+    with pytest.raises(errors.ServerError) as info:
+        await api("queue")
+    assert info.value.status == 500 and "Internal Server Error" in str(info.value)
+    assert info.value.log_tail and "Prompt executed" in info.value.log_tail  # /internal/logs answered
+    sandbox.faults.clear()
+    sandbox.faults.route("/prompt", status=500, times=1)
+    with pytest.raises(errors.ServerError):
+        await api("submit", workflow(19))
+    assert [i.prompt_id for i in (await api("queue")).pending] == []
+
+
+async def test_reads_are_retried_on_503_posts_are_not(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.route("/queue", status=503, times=2, method="GET")
+    assert (await api("queue")).pending == ()
+    sandbox.faults.route("/free", status=502, times=1)
+    await api("free")  # idempotent: repeated after the 502
+    sandbox.faults.route("/interrupt", status=502, times=1)
+    with pytest.raises(errors.ServerError):
+        await api("interrupt")  # a global interrupt is not repeated
+
+
+async def test_slow_response_times_out(sandbox: Sandbox, request: pytest.FixtureRequest) -> None:
+    for kind in ("sync", "async"):
+        api = Api(make_client(kind, sandbox.url, timeout=0.2))
+        sandbox.faults.route("/system_stats", hang=True, times=1)
+        with pytest.raises(errors.RequestTimeout):
+            await api("system_stats")
+        await api.close()
+
+
+async def test_submit_timeout_is_resent_once_without_duplicate(sandbox: Sandbox) -> None:
+    for kind in ("sync", "async"):
+        api = Api(make_client(kind, sandbox.url, timeout=0.3))
+        sandbox.faults.route("/prompt", hang=True, times=1)
+        job = await api("submit", workflow(20 if kind == "sync" else 21), prompt_id=f"mine-{kind}")
+        assert job.prompt_id == f"mine-{kind}"
+        await api.on(job, "wait")
+        await api.close()
+    assert sorted(k for k in sandbox.history() if k.startswith("mine-")) == ["mine-async", "mine-sync"]
+
+
+async def test_hostile_output_names_stay_inside_dest(api: Api, sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.faults.hostile_names = ["../../escape.png", "/etc/passwd_x"]
+    wf = workflow(22)
+    wf["4"] = {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "b"}}
+    result = await api("run", wf)
+    dest = tmp_path / "dest" / "inner"
+    names = {o.filename for o in result.outputs}
+    assert {"../../escape.png", "/etc/passwd_x"} <= names
+    for output in result.outputs:
+        try:
+            path = await api("download", output, dest)
+        except errors.HTTPError as exc:  # ComfyUI's /view itself refuses such names (400)
+            assert exc.status == 400
+        else:
+            assert dest.resolve() in path.resolve().parents
+    assert not (tmp_path / "escape.png").exists() and not (tmp_path / "dest" / "escape.png").exists()
+
+
+async def test_upload_then_load_image(api: Api, sandbox: Sandbox, tmp_path: Path) -> None:
+    src = await api("run", workflow(23))
+    png = await api("view", src.outputs[0].filename, subfolder="t")
+    file = tmp_path / "in.png"
+    file.write_bytes(png)
+    up = await api("upload", file, subfolder="sub")
+    assert (up.name, up.subfolder, up.type, up.ref) == ("in.png", "sub", "input", "sub/in.png")
+    same = await api("upload", png, filename="in.png", subfolder="sub")  # identical bytes: deduplicated
+    assert same.name == "in.png"
+    other = await api("upload", png + b"x", filename="in.png", subfolder="sub")
+    assert other.name == "in (1).png"
+    wf = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": up.ref}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "loaded"}},
+    }
+    assert (await api("run", wf)).ok
+    mask = await api("upload", png, filename="mask.png", mask_for=up)
+    assert mask.name == "mask.png"
+    with pytest.raises(errors.UsageError):
+        await api("upload", png, filename="x.png", type="bogus")
+
+
+async def test_prompt_rejected_lists_problems(api: Api) -> None:
+    wf = workflow()
+    wf["1"]["inputs"]["width"] = 0
+    with pytest.raises(errors.PromptRejected) as info:
+        await api("submit", wf)
+    assert info.value.problems and info.value.problems[0]["node_id"] == "1"
+    assert (await api("queue")).pending == ()
+
+
+async def test_queue_history_and_jobs_management(api: Api, sandbox: Sandbox) -> None:
+    done = [await api("run", workflow(30 + i)) for i in range(3)]
+    history = await api("history", max_items=2)
+    assert list(history) == [r.prompt_id for r in done[1:]]
+    assert list(await api("history", offset=2)) == [done[2].prompt_id]
+    await api("delete_history", [done[0].prompt_id])
+    assert done[0].prompt_id not in await api("history")
+    jobs = await api("jobs", status=["completed"], limit=10)
+    assert {j["id"] for j in jobs["jobs"]} == {r.prompt_id for r in done[1:]}
+    assert (await api("job_info", done[1].prompt_id))["status"] == "completed"
+    with pytest.raises(errors.NotFound):
+        await api("job_info", "unknown")
+    await api("clear_history")
+    assert await api("history") == {}
+    sandbox.pause_worker()
+    a = await api("submit", workflow(40))
+    b = await api("submit", workflow(41), front=True)
+    assert [i.prompt_id for i in (await api("queue")).pending] == [b.prompt_id, a.prompt_id]
+    await api("delete_queued", [a.prompt_id])
+    assert [i.prompt_id for i in (await api("queue")).pending] == [b.prompt_id]
+    await api("clear_queue")
+    assert (await api("queue")).pending == ()
+
+
+async def test_server_info_calls(api: Api) -> None:
+    stats = await api("system_stats")
+    assert stats.comfyui_version and stats.devices
+    assert "max_upload_size" in await api("features")
+    assert "EmptyImage" in await api("object_info", "EmptyImage")
+    assert await api("object_info", "NoSuchNode") == {}
+    defs = await api("node_defs")
+    assert "SaveImage" in defs and (await api("node_defs")) is defs
+    assert "checkpoints" in await api("models")
+    assert isinstance(await api("models", "checkpoints"), list)
+    with pytest.raises(errors.NotFound):
+        await api("models", "no-such-folder")
+    assert isinstance(await api("embeddings"), list)
+    assert isinstance(await api("extensions"), list)
+    assert isinstance(await api("logs"), str)
+    await api("free", unload_models=True, free_memory=True)
+
+
+async def test_auth_required_and_secrets_never_leak(tmp_path: Path) -> None:
+    token = "tok-SECRET-123"
+    with Sandbox(root=tmp_path / "s", token=token) as sb:
+        for kind in ("sync", "async"):
+            api = Api(make_client(kind, sb.url))
+            with pytest.raises(errors.AuthError) as info:
+                await api("queue")
+            assert info.value.exit_code == 8 and info.value.status == 401
+            await api.close()
+            api = Api(make_client(kind, sb.url, token=token))
+            result = await api("run", workflow(50 if kind == "sync" else 51))
+            assert result.ok
+            sb.faults.route("/queue", status=500, times=1)
+            with pytest.raises(errors.ServerError) as err:
+                await api("queue")
+            for text in (
+                str(err.value),
+                repr(err.value),
+                str(err.value.to_dict()),
+                repr(api.client),
+                repr(api.client.settings),
+                api.client.url,
+            ):
+                assert token not in text
+            await api.close()
+    with Sandbox(root=tmp_path / "b", basic_auth=("alice", "pa55-word")) as sb:
+        url = sb.url.replace("http://", "http://alice:pa55-word@")
+        for kind in ("sync", "async"):
+            api = Api(make_client(kind, url))
+            assert (await api("run", workflow(52 if kind == "sync" else 53))).ok
+            assert "pa55-word" not in repr(api.client) and "pa55-word" not in api.client.url
+            await api.close()
+            bad = Api(make_client(kind, url.replace("pa55-word", "wrong-pass")))
+            with pytest.raises(errors.AuthError) as info:
+                await bad("queue")
+            assert "wrong-pass" not in str(info.value.to_dict())
+            await bad.close()
+
+
+async def test_unreachable_server(unused_port: int) -> None:
+    for kind in ("sync", "async"):
+        api = Api(make_client(kind, f"http://127.0.0.1:{unused_port}"))
+        with pytest.raises(errors.ServerUnreachable) as info:
+            await api("system_stats")
+        assert info.value.exit_code == 3 and str(unused_port) in str(info.value)
+        with pytest.raises(errors.ServerUnreachable):
+            await api("submit", workflow())
+        await api.close()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_download_rejects_non_outputs(sandbox: Sandbox, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    with Client(sandbox.url) as c:
+        with pytest.raises(errors.UsageError):
+            c.download("x.png", dest)  # type: ignore[arg-type]
+        with pytest.raises(errors.NotFound):
+            c.download(OutputFile(node_id="1", filename="missing.png"), dest)
+    assert not dest.exists() or not [p for p in dest.rglob("*") if p.is_file()]  # nothing left behind
+
+
+def test_transport_seam_is_used() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        assert "origin" not in request.headers
+        return httpx.Response(200, json={"queue_running": [], "queue_pending": []})
+
+    with Client("http://example.invalid:1", transport=httpx.MockTransport(handler)) as c:
+        assert c.queue().pending == ()
+    assert seen == ["http://example.invalid:1/api/queue"]
