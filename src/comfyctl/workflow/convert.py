@@ -189,7 +189,8 @@ def _widgets_for_spec(name: str, spec: Any) -> list[_Widget] | None:
         options = opts.get("options") or []
         table = {str(o.get("key")): o.get("inputs") or {} for o in options if isinstance(o, Mapping)}
         keys = list(table)
-        return [_Widget(name, _combo_default(keys, opts), dynamic_combo=table)]
+        # dynamicComboWidget builds a plain combo from the keys alone: the default is the first key.
+        return [_Widget(name, keys[0] if keys else None, dynamic_combo=table)]
     if kind in ("IMAGEUPLOAD", "AUDIOUPLOAD"):
         # The upload button: saved in widgets_values ("image"), never sent to the API.
         return [_Widget(name, "image", to_api=False)]
