@@ -348,3 +348,14 @@ def test_missing_pyyaml_is_a_clear_error(comfy_dir: Path, monkeypatch: pytest.Mo
     assert "PyYAML" in info.value.message and "comfyctl[yaml]" in info.value.hint
     (comfy_dir / "extra_model_paths.yaml").unlink()
     assert scan(comfy_dir).models["checkpoints"]  # no YAML file: no YAML needed
+
+
+def test_malformed_workflows_and_cache_files_do_not_crash(tmp_path: Path) -> None:
+    odd_api = {"1": {"class_type": "KSampler", "inputs": ["not", "a", "dict"]}}
+    assert check_workflow(odd_api, _inventory()).ok
+    odd_ui = {"nodes": [{"id": 1, "type": "VAELoader", "widgets_values": "x", "properties": []}, "junk"]}
+    assert check_workflow(odd_ui, _inventory()).ok
+    (tmp_path / "inventory.json").write_text("{not json")
+    assert load_cached("http://127.0.0.1:1", state=tmp_path) is None  # ignored (and logged), refetched later
+    save(Inventory("online", "http://127.0.0.1:1", 5.0), state=tmp_path)
+    assert load_cached("http://127.0.0.1:1", state=tmp_path) is not None

@@ -774,8 +774,11 @@ def _ui_nodes(workflow: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]
             if node.get("mode") in (2, 4):
                 continue  # muted / bypassed: never sent to the server
             wv = node.get("widgets_values")
-            values = list(wv.values()) if isinstance(wv, Mapping) else list(wv or [])
-            yield str(node.get("id")), node["type"], values, node.get("properties") or {}
+            values = (
+                list(wv.values()) if isinstance(wv, Mapping) else list(wv) if isinstance(wv, list) else []
+            )
+            props = node.get("properties")
+            yield str(node.get("id")), node["type"], values, props if isinstance(props, Mapping) else {}
 
 
 _FILE_EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,11}$")
@@ -818,8 +821,9 @@ def check_workflow(
                     f"node {node_id!r} has no class_type: not an API-format workflow",
                     hint="pass an API-format or UI-format workflow JSON",
                 )
-            inputs = node.get("inputs") or {}
-            entries.append((str(node_id), node["class_type"], list(inputs.items()), {}))
+            inputs = node.get("inputs")
+            items = list(inputs.items()) if isinstance(inputs, Mapping) else []
+            entries.append((str(node_id), node["class_type"], items, {}))
     problems: list[CheckProblem] = []
     virtual = _virtual_types() if is_ui else frozenset()
     all_files = {f.replace("\\", "/") for files in inventory.models.values() for f in files}
