@@ -529,3 +529,13 @@ def test_instance_inputs_merge_by_name_and_stale_target_slots_are_ignored() -> N
     )
     api = to_api(ui, defs())
     assert api["8:2"]["inputs"] == {"blur_radius": 5, "sigma": 2.0, "image": ["1", 0]}
+
+
+def test_dynamic_combo_without_saved_values_shows_its_first_option() -> None:
+    api = to_api(graph([node(1, "ResizeImageMaskNode", outs=[("out", "*")])], []), defs())
+    assert api["1"]["inputs"]["resize_type"] == "scale by multiplier"
+    assert api["1"]["inputs"]["resize_type.multiplier"] == 1.0
+    api = to_api(graph([node(1, "ResizeImageMaskNode", wv=["scale width"])], []), defs())
+    assert (
+        "resize_type.multiplier" not in api["1"]["inputs"] and api["1"]["inputs"]["resize_type.width"] == 512
+    )

@@ -304,15 +304,24 @@ def _expand_dynamic_combo(widgets: list[_Widget], index: int) -> None:
     widgets[index + 1 : index + 1] = children
 
 
+def _initial_widgets(specs: list[tuple[str, Any]]) -> list[_Widget]:
+    """The widgets a new node has: dynamic combos already show their default option's children."""
+    widgets: list[_Widget] = []
+    for name, spec in specs:
+        widgets += _widgets_for_spec(name, spec) or []
+    for i in range(len(widgets) - 1, -1, -1):
+        if widgets[i].dynamic_combo is not None:
+            _expand_dynamic_combo(widgets, i)
+    return widgets
+
+
 def _widget_layout(node_def: NodeDef, values: Any) -> list[_Widget] | None:
     """The widgets of a node with each one's position in ``widgets_values``.
 
     None when the saved list needed the legacy forceInput migration (positions are not reliable).
     """
     specs = _ordered_specs(node_def)
-    widgets: list[_Widget] = []
-    for name, spec in specs:
-        widgets += _widgets_for_spec(name, spec) or []
+    widgets = _initial_widgets(specs)
     if (
         isinstance(values, list)
         and _migrate_widget_values(specs, {w.name for w in widgets}, values) != values
@@ -324,9 +333,7 @@ def _widget_layout(node_def: NodeDef, values: Any) -> list[_Widget] | None:
 
 def _build_widgets(node_def: NodeDef, values: Any) -> list[_Widget]:
     specs = _ordered_specs(node_def)
-    widgets: list[_Widget] = []
-    for name, spec in specs:
-        widgets += _widgets_for_spec(name, spec) or []
+    widgets = _initial_widgets(specs)
     if isinstance(values, list):
         values = _migrate_widget_values(specs, {w.name for w in widgets}, values)
     _assign_widget_values(widgets, values)
