@@ -273,3 +273,19 @@ def test_export_of_a_ui_workflow_without_definitions_is_unreachable_not_saved(
     out = invoke("export", fixtures_dir / "ui2api/default.ui.json", url=down_url)
     assert out.code == 3 and "--object-info" in out.stderr
     assert not (tmp_path / "projects").exists()
+
+
+def test_run_of_a_ui_workflow_with_the_server_down_uses_the_cached_definitions(
+    sandbox: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """inventory.load_node_defs is what lets 'run' convert (and so save) a UI file offline."""
+    url = sandbox.url
+    assert invoke("inventory", url=url).code == 0  # caches /object_info
+    sandbox.stop()
+    ui = fixtures_dir / "ui2api/edge_primitive_widget_input.ui.json"
+    out = invoke("run", ui, "--name", "prim", url=url)
+    assert out.code == 3, out.stderr
+    folder = tmp_path / "projects/default/workflows"
+    expected = json.loads((fixtures_dir / "ui2api/edge_primitive_widget_input.api.json").read_text())
+    assert json.loads((folder / "prim.json").read_text()) == expected
+    assert json.loads((folder / "prim.ui.json").read_text()) == json.loads(ui.read_text())
