@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,15 @@ def follow(job: Any, api: Mapping[str, Any] | None, defs: Any = None, *, events_
     st = state()
     progress = JobProgress(api, nodes_to_run(api, _output_nodes(api, defs)) if api else 0)
     display = ProgressDisplay.for_stderr(progress, quiet=st.quiet or events_out)
+    deadline = None if st.timeout is None else time.monotonic() + st.timeout
     try:
         with display:
             for event in job.events(timeout=st.timeout):
                 if events_out:
                     click.echo(json.dumps(jsonable(event.to_dict()), ensure_ascii=False))
                 display.update(event)
-        result = job.wait(timeout=st.timeout)
+        # --timeout bounds the whole wait, not each half of it
+        result = job.wait(timeout=None if deadline is None else max(0.001, deadline - time.monotonic()))
     except ComfyError:
         raise  # the error boundary prints it (the live line is already gone)
     except KeyboardInterrupt:
