@@ -16,13 +16,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
 from comfyctl.testing import Sandbox
 from conftest import FIXTURES
-from sandbox_helpers import Frame, Socket, is_done
+from sandbox_helpers import HTTP, Frame, Socket, is_done
 
 WS = FIXTURES / "ws"
 PROGRESS = {"progress", "progress_state", "bin1", "bin4"}
@@ -105,12 +104,12 @@ def replay(
         if "main" in flags:
             main.recv()
         sent = {k: v for k, v in body.items() if k != "client_id"}
-        prompt_id = httpx.post(
+        prompt_id = HTTP.post(
             sb.url + "/prompt", json={**sent, "prompt": prompt, "client_id": f"{name}-main"}
         ).json()["prompt_id"]
         if interrupt_after is not None:
             main.until(lambda f: f["type"] == "progress" and f["data"]["value"] >= interrupt_after)
-            httpx.post(sb.url + "/interrupt", json={"prompt_id": prompt_id} if targeted else {})
+            HTTP.post(sb.url + "/interrupt", json={"prompt_id": prompt_id} if targeted else {})
         main.until_done(prompt_id)
         for n, ws in sockets.items():
             if n != "main":
@@ -171,7 +170,7 @@ def test_no_client_id_observer(sb: Sandbox) -> None:
     }
     with Socket(sb.url, "observer-nocid") as ws:
         ws.recv()
-        httpx.post(sb.url + "/prompt", json={"prompt": prompt})
+        HTTP.post(sb.url + "/prompt", json={"prompt": prompt})
         ws.until(lambda f: f["type"] == "status" and f["data"]["status"]["exec_info"]["queue_remaining"] == 0)
     ours = [sig(f) for f in ws.frames]
     assert set(ours) == set(theirs["observer"])
@@ -188,7 +187,7 @@ def test_reconnect_same_client_id(sb: Sandbox) -> None:
     sb.faults.node("4", step_delay=0.02)
     ws1 = Socket(sb.url, "re")
     ws1.recv()
-    prompt_id = httpx.post(sb.url + "/prompt", json={"prompt": prompt, "client_id": "re"}).json()["prompt_id"]
+    prompt_id = HTTP.post(sb.url + "/prompt", json={"prompt": prompt, "client_id": "re"}).json()["prompt_id"]
     ws1.until(lambda f: f["type"] == "progress")
     with Socket(sb.url, "re") as ws2:
         ws2.recv(), ws2.recv()  # status with sid, then executing with only "node"
@@ -201,7 +200,7 @@ def test_reconnect_same_client_id(sb: Sandbox) -> None:
             pass
     assert not deadline_frames  # ws2 went silent when ws1 closed
     assert [sig(f) for f in ws2.frames][:2] == theirs["ws2"][:2]
-    assert httpx.get(f"{sb.url}/history/{prompt_id}").json()  # the prompt still finished
+    assert HTTP.get(f"{sb.url}/history/{prompt_id}").json()  # the prompt still finished
     sb.faults.clear()
 
 
@@ -209,13 +208,11 @@ def test_logs_subscription(sb: Sandbox) -> None:
     _, theirs = captured("logs_subscription.jsonl")
     with Socket(sb.url, "logs-sub-client") as ws:
         ws.recv()
-        httpx.patch(
-            sb.url + "/internal/logs/subscribe", json={"clientId": "logs-sub-client", "enabled": True}
-        )
-        httpx.post(sb.url + "/prompt", json={"prompt": {}})
+        HTTP.patch(sb.url + "/internal/logs/subscribe", json={"clientId": "logs-sub-client", "enabled": True})
+        HTTP.post(sb.url + "/prompt", json={"prompt": {}})
         ws.until(lambda f: f["type"] == "logs")
         ws.until(lambda f: f["type"] == "logs")
-        httpx.patch(
+        HTTP.patch(
             sb.url + "/internal/logs/subscribe", json={"clientId": "logs-sub-client", "enabled": False}
         )
     assert [sig(f) for f in ws.frames] == theirs["main"]

@@ -6,12 +6,11 @@ import io
 import json
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
 from comfyctl.testing import Sandbox
-from sandbox_helpers import Socket, submit, types, workflow
+from sandbox_helpers import HTTP, Socket, submit, types, workflow
 
 SEVEN = {  # the seven real nodes, end to end
     "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
@@ -54,7 +53,7 @@ def test_seven_real_nodes_write_viewable_images(sandbox: Sandbox) -> None:
     outputs = executed(frames)
     saved = outputs["5"]["images"][0]
     assert saved == {"filename": "out_00001_.png", "subfolder": "seven", "type": "output"}
-    png = httpx.get(sandbox.url + "/view", params=saved).content
+    png = HTTP.get(sandbox.url + "/view", params=saved).content
     with Image.open(io.BytesIO(png)) as img:
         assert img.size == (64, 32)
         assert json.loads(img.text["prompt"])["5"]["class_type"] == "SaveImage"  # metadata embedded
@@ -62,7 +61,7 @@ def test_seven_real_nodes_write_viewable_images(sandbox: Sandbox) -> None:
     assert preview["type"] == "temp" and preview["filename"].startswith("ComfyUI_temp_")
     with Image.open(sandbox.temp_dir / preview["filename"]) as img:
         assert img.getpixel((0, 0)) == (255, 0, 0)
-    entry = httpx.get(f"{sandbox.url}/history/{prompt_id}").json()[prompt_id]
+    entry = HTTP.get(f"{sandbox.url}/history/{prompt_id}").json()[prompt_id]
     assert entry["outputs"]["5"] == outputs["5"]
     assert entry["status"]["status_str"] == "success" and entry["status"]["completed"] is True
     assert [m[0] for m in entry["status"]["messages"]] == [
@@ -116,7 +115,7 @@ def test_runtime_error_for_prefix_escaping_output(sandbox: Sandbox) -> None:
     assert sorted(error["executed"]) == ["1", "2"]
     assert set(error) >= {"traceback", "current_inputs", "current_outputs", "timestamp"}
     assert types(frames)[-3:] == ["execution_error", "status", "executing"]
-    entry = httpx.get(f"{sandbox.url}/history/{prompt_id}").json()[prompt_id]
+    entry = HTTP.get(f"{sandbox.url}/history/{prompt_id}").json()[prompt_id]
     assert entry["status"]["status_str"] == "error" and entry["status"]["completed"] is False
     assert entry["outputs"] == {}
 
@@ -172,7 +171,7 @@ def test_placeholder_outputs_for_model_workflow(sandbox: Sandbox) -> None:
         "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "ComfyUI"}},
     }
     # ckpt_name is a combo of the server's files: the sandbox lists its own models/ folder at request time
-    assert httpx.post(sandbox.url + "/prompt", json={"prompt": prompt}).status_code == 400
+    assert HTTP.post(sandbox.url + "/prompt", json={"prompt": prompt}).status_code == 400
     assert sandbox.root is not None
     (sandbox.root / "models" / "checkpoints" / "x.safetensors").parent.mkdir(parents=True, exist_ok=True)
     (sandbox.root / "models" / "checkpoints" / "x.safetensors").write_bytes(b"")
@@ -186,14 +185,14 @@ def test_interrupt_lands_on_progress_update(sandbox: Sandbox) -> None:
         ws.recv()
         prompt_id = submit(sandbox.url, workflow("runtime_error"), client_id="t")["prompt_id"]
         ws.until(lambda f: f["type"] == "progress")
-        httpx.post(sandbox.url + "/interrupt", json={"prompt_id": "someone-else"})  # not running: ignored
+        HTTP.post(sandbox.url + "/interrupt", json={"prompt_id": "someone-else"})  # not running: ignored
         ws.until(lambda f: f["type"] == "progress" and f["data"]["value"] >= 3)
-        httpx.post(sandbox.url + "/interrupt", json={"prompt_id": prompt_id})
+        HTTP.post(sandbox.url + "/interrupt", json={"prompt_id": prompt_id})
         frames = ws.until_done(prompt_id)
     interrupted = next(f["data"] for f in frames if f["type"] == "execution_interrupted")
     assert interrupted["node_id"] == "2" and interrupted["executed"] == ["1"]
     assert max(f["data"]["value"] for f in ws.frames if f["type"] == "progress") < 30
-    entry = httpx.get(f"{sandbox.url}/history/{prompt_id}").json()[prompt_id]
+    entry = HTTP.get(f"{sandbox.url}/history/{prompt_id}").json()[prompt_id]
     assert (
         entry["status"]["messages"][-1][0] == "execution_interrupted"
         and entry["status"]["completed"] is False
@@ -206,7 +205,7 @@ def test_interrupt_without_progress_waits_for_next_node(sandbox: Sandbox) -> Non
         ws.recv()
         prompt_id = submit(sandbox.url, workflow("runtime_error"), client_id="t")["prompt_id"]
         ws.until(lambda f: f["type"] == "executing" and f["data"]["node"] == "2")
-        httpx.post(sandbox.url + "/interrupt")
+        HTTP.post(sandbox.url + "/interrupt")
         frames = ws.until_done(prompt_id)
     interrupted = next(f["data"] for f in frames if f["type"] == "execution_interrupted")
     assert interrupted["node_id"] == "3" and sorted(interrupted["executed"]) == ["1", "2"]
@@ -268,7 +267,7 @@ def test_get_image_size_text_frame_is_broadcast(sandbox: Sandbox) -> None:
 def test_free_memory_drops_the_cache(sandbox: Sandbox, free: bool) -> None:
     run(sandbox, workflow("success"))
     if free:
-        assert httpx.post(sandbox.url + "/free", json={"free_memory": True}).status_code == 200
+        assert HTTP.post(sandbox.url + "/free", json={"free_memory": True}).status_code == 200
         run(
             sandbox, {"1": {"class_type": "PreviewAny", "inputs": {"source": "x"}}}
         )  # flags apply after a prompt

@@ -15,7 +15,7 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from comfyctl.testing import Sandbox
-from sandbox_helpers import Socket, is_done, submit, workflow
+from sandbox_helpers import HTTP, Socket, is_done, submit, workflow
 
 TINY = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
@@ -27,7 +27,7 @@ TEXT_500 = "500 Internal Server Error\n\nServer got itself in trouble"
 def wait_history(url: str, prompt_id: str, timeout: float = 10) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        entry = httpx.get(f"{url}/history/{prompt_id}").json()
+        entry = HTTP.get(f"{url}/history/{prompt_id}").json()
         if entry:
             return dict(entry[prompt_id])
         time.sleep(0.02)
@@ -50,36 +50,36 @@ def wait_history(url: str, prompt_id: str, timeout: float = 10) -> dict[str, Any
     ],
 )
 def test_api_twins(sandbox: Sandbox, path: str) -> None:
-    plain, twin = httpx.get(sandbox.url + path), httpx.get(sandbox.url + "/api" + path)
+    plain, twin = HTTP.get(sandbox.url + path), HTTP.get(sandbox.url + "/api" + path)
     assert plain.status_code == twin.status_code == 200
     assert plain.headers["content-type"] == "application/json; charset=utf-8"
 
 
 def test_prefix_exceptions_and_fallthrough(sandbox: Sandbox) -> None:
-    assert httpx.get(sandbox.url + "/internal/logs").status_code == 200
+    assert HTTP.get(sandbox.url + "/internal/logs").status_code == 200
     for path in ("/api/internal/logs", "/jobs", "/nonexistent/route"):
-        response = httpx.get(sandbox.url + path)
+        response = HTTP.get(sandbox.url + path)
         assert (response.status_code, response.headers["content-type"], response.content) == (
             404,
             "application/octet-stream",
             b"",
         )
-    assert httpx.get(sandbox.url + "/api/jobs").status_code == 200
-    assert httpx.get(sandbox.url + "/api/api/jobs").status_code == 200
-    wrong = httpx.request("DELETE", sandbox.url + "/prompt")
+    assert HTTP.get(sandbox.url + "/api/jobs").status_code == 200
+    assert HTTP.get(sandbox.url + "/api/api/jobs").status_code == 200
+    wrong = HTTP.request("DELETE", sandbox.url + "/prompt")
     assert (wrong.status_code, wrong.text) == (405, "405: Method Not Allowed")
-    assert httpx.head(sandbox.url + "/system_stats").status_code == 200
-    assert httpx.options(sandbox.url + "/prompt").status_code == 200
-    assert httpx.get(sandbox.url + "/object_info/NoSuchNode").json() == {}
-    assert httpx.get(sandbox.url + "/models/nope").status_code == 404
+    assert HTTP.head(sandbox.url + "/system_stats").status_code == 200
+    assert HTTP.options(sandbox.url + "/prompt").status_code == 200
+    assert HTTP.get(sandbox.url + "/object_info/NoSuchNode").json() == {}
+    assert HTTP.get(sandbox.url + "/models/nope").status_code == 404
 
 
 def test_origin_check(sandbox: Sandbox) -> None:
     host = sandbox.url.split("//")[1]
     assert (
-        httpx.get(sandbox.url + "/system_stats", headers={"Origin": "http://evil.example"}).status_code == 403
+        HTTP.get(sandbox.url + "/system_stats", headers={"Origin": "http://evil.example"}).status_code == 403
     )
-    assert httpx.get(sandbox.url + "/system_stats", headers={"Origin": f"http://{host}"}).status_code == 200
+    assert HTTP.get(sandbox.url + "/system_stats", headers={"Origin": f"http://{host}"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -95,23 +95,23 @@ def test_origin_check(sandbox: Sandbox) -> None:
 def test_malformed_requests_get_the_500_text(
     sandbox: Sandbox, method: str, path: str, body: bytes | None
 ) -> None:
-    response = httpx.request(method, sandbox.url + path, content=body)
+    response = HTTP.request(method, sandbox.url + path, content=body)
     assert (response.status_code, response.text) == (500, TEXT_500)
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
 
 
 def test_logs_record_prompts(sandbox: Sandbox) -> None:
-    httpx.post(sandbox.url + "/prompt", json={"prompt": {}})
-    raw = httpx.get(sandbox.url + "/internal/logs/raw").json()
+    HTTP.post(sandbox.url + "/prompt", json={"prompt": {}})
+    raw = HTTP.get(sandbox.url + "/internal/logs/raw").json()
     assert any(e["m"].startswith("invalid prompt:") for e in raw["entries"]) and "size" in raw
-    assert "got prompt" in httpx.get(sandbox.url + "/internal/logs").json()
+    assert "got prompt" in HTTP.get(sandbox.url + "/internal/logs").json()
 
 
 def test_log_subscription_streams_logs(sandbox: Sandbox) -> None:
     with Socket(sandbox.url, "logs") as ws:
         ws.recv()
-        httpx.patch(sandbox.url + "/internal/logs/subscribe", json={"clientId": "logs", "enabled": True})
-        httpx.post(sandbox.url + "/prompt", json={"prompt": {}})
+        HTTP.patch(sandbox.url + "/internal/logs/subscribe", json={"clientId": "logs", "enabled": True})
+        HTTP.post(sandbox.url + "/prompt", json={"prompt": {}})
         logs = ws.until(lambda f: f["type"] == "logs")[-1]
     assert logs["data"]["entries"][0]["m"] == "got prompt\n" and logs["data"]["size"] is None
 
@@ -121,24 +121,24 @@ def test_queue_numbers_front_heap_and_delete(sandbox: Sandbox) -> None:
     sandbox.pause_worker()
     url = sandbox.url
     assert submit(url, TINY)["number"] == 0
-    assert httpx.post(url + "/prompt", json={"prompt": {}}).status_code == 400  # rejected: still consumes 1
+    assert HTTP.post(url + "/prompt", json={"prompt": {}}).status_code == 400  # rejected: still consumes 1
     b = submit(url, TINY, front=True)
     assert b["number"] == -2
     c = submit(url, TINY, number=7)
     assert c["number"] == 7.0 and isinstance(c["number"], float)
     d = submit(url, TINY, prompt_id=12345, front=True)
     assert d == {"prompt_id": "12345", "number": -3, "node_errors": {}}
-    queue = httpx.get(url + "/queue").json()
+    queue = HTTP.get(url + "/queue").json()
     pending = queue["queue_pending"]
     assert queue["queue_running"] == [] and len(pending) == 4 and len(pending[0]) == 5
     run_order = [item[1] for item in sorted(pending, key=lambda i: (i[0], i[1]))]
     assert run_order[:2] == ["12345", b["prompt_id"]]  # later front items run first
-    assert httpx.get(url + "/prompt").json() == {"exec_info": {"queue_remaining": 4}}
-    response = httpx.post(url + "/queue", json={"delete": ["12345", "unknown"]})
+    assert HTTP.get(url + "/prompt").json() == {"exec_info": {"queue_remaining": 4}}
+    response = HTTP.post(url + "/queue", json={"delete": ["12345", "unknown"]})
     assert (response.status_code, response.content) == (200, b"")
-    assert len(httpx.get(url + "/queue").json()["queue_pending"]) == 3
-    httpx.post(url + "/queue", json={"clear": True})
-    assert httpx.get(url + "/queue").json()["queue_pending"] == []
+    assert len(HTTP.get(url + "/queue").json()["queue_pending"]) == 3
+    HTTP.post(url + "/queue", json={"clear": True})
+    assert HTTP.get(url + "/queue").json()["queue_pending"] == []
 
 
 def test_status_broadcasts_on_queue_changes(sandbox: Sandbox) -> None:
@@ -164,22 +164,22 @@ def test_history_paging_delete_clear(sandbox: Sandbox) -> None:
     ids = [submit(sandbox.url, TINY, prompt_id=f"p{i}")["prompt_id"] for i in range(4)]
     wait_history(sandbox.url, ids[-1])
     url = sandbox.url + "/history"
-    assert list(httpx.get(url).json()) == ids
-    assert list(httpx.get(url, params={"max_items": 2}).json()) == ids[2:]  # newest two, oldest first
-    assert list(httpx.get(url, params={"offset": 1}).json()) == ids[1:]
-    assert list(httpx.get(url, params={"offset": 1, "max_items": 2}).json()) == ids[1:3]
-    assert httpx.get(url + "/unknown").json() == {}
-    assert httpx.post(url, json={"delete": ["p0", "nope"]}).content == b""
-    assert list(httpx.get(url).json()) == ids[1:]
-    httpx.post(url, json={"clear": True})
-    assert httpx.get(url).json() == {}
+    assert list(HTTP.get(url).json()) == ids
+    assert list(HTTP.get(url, params={"max_items": 2}).json()) == ids[2:]  # newest two, oldest first
+    assert list(HTTP.get(url, params={"offset": 1}).json()) == ids[1:]
+    assert list(HTTP.get(url, params={"offset": 1, "max_items": 2}).json()) == ids[1:3]
+    assert HTTP.get(url + "/unknown").json() == {}
+    assert HTTP.post(url, json={"delete": ["p0", "nope"]}).content == b""
+    assert list(HTTP.get(url).json()) == ids[1:]
+    HTTP.post(url, json={"clear": True})
+    assert HTTP.get(url).json() == {}
 
 
 def test_pending_prompt_has_empty_history(sandbox: Sandbox) -> None:
     sandbox.pause_worker()
     prompt_id = submit(sandbox.url, TINY)["prompt_id"]
-    assert httpx.get(f"{sandbox.url}/history/{prompt_id}").json() == {}
-    job = httpx.get(f"{sandbox.url}/api/jobs/{prompt_id}").json()
+    assert HTTP.get(f"{sandbox.url}/history/{prompt_id}").json() == {}
+    job = HTTP.get(f"{sandbox.url}/api/jobs/{prompt_id}").json()
     assert job["status"] == "pending" and job["outputs_count"] == 0
     sandbox.resume_worker()
     assert wait_history(sandbox.url, prompt_id)["status"]["status_str"] == "success"
@@ -191,9 +191,9 @@ def test_completion_race_history_written_after_success(sandbox: Sandbox) -> None
         ws.recv()
         prompt_id = submit(sandbox.url, TINY, client_id="race")["prompt_id"]
         ws.until(lambda f: f["type"] == "execution_success")
-        assert httpx.get(f"{sandbox.url}/history/{prompt_id}").json() == {}  # not yet
+        assert HTTP.get(f"{sandbox.url}/history/{prompt_id}").json() == {}  # not yet
         ws.until_done(prompt_id)
-        assert prompt_id in httpx.get(f"{sandbox.url}/history/{prompt_id}").json()  # written before the null
+        assert prompt_id in HTTP.get(f"{sandbox.url}/history/{prompt_id}").json()  # written before the null
 
 
 def test_duplicate_prompt_id_keeps_last_result(sandbox: Sandbox) -> None:
@@ -204,7 +204,7 @@ def test_duplicate_prompt_id_keeps_last_result(sandbox: Sandbox) -> None:
     while wait_history(sandbox.url, "dup")["status"]["status_str"] != "error":
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    assert list(httpx.get(sandbox.url + "/history").json()) == ["dup"]
+    assert list(HTTP.get(sandbox.url + "/history").json()) == ["dup"]
 
 
 # -- jobs -------------------------------------------------------------------------------------------------
@@ -213,21 +213,21 @@ def test_jobs_listing_filters_and_errors(sandbox: Sandbox) -> None:
     bad = submit(sandbox.url, workflow("runtime_error"))["prompt_id"]
     wait_history(sandbox.url, bad)
     wait_history(sandbox.url, ok)
-    jobs = httpx.get(sandbox.url + "/api/jobs").json()
+    jobs = HTTP.get(sandbox.url + "/api/jobs").json()
     assert jobs["pagination"] == {"offset": 0, "limit": None, "total": 2, "has_more": False}
     by_id = {j["id"]: j for j in jobs["jobs"]}
     assert by_id[ok]["status"] == "completed" and by_id[ok]["workflow_id"] == "wf-1"
     assert by_id[ok]["outputs_count"] == 1 and by_id[ok]["preview_output"]["mediaType"] == "images"
     assert by_id[bad]["status"] == "failed" and by_id[bad]["execution_error"]["node_id"] == "3"
     assert [
-        j["id"] for j in httpx.get(sandbox.url + "/api/jobs", params={"status": "failed"}).json()["jobs"]
+        j["id"] for j in HTTP.get(sandbox.url + "/api/jobs", params={"status": "failed"}).json()["jobs"]
     ] == [bad]
     assert [
-        j["id"] for j in httpx.get(sandbox.url + "/api/jobs", params={"workflow_id": "wf-1"}).json()["jobs"]
+        j["id"] for j in HTTP.get(sandbox.url + "/api/jobs", params={"workflow_id": "wf-1"}).json()["jobs"]
     ] == [ok]
-    page = httpx.get(sandbox.url + "/api/jobs", params={"limit": 1, "offset": -5}).json()
+    page = HTTP.get(sandbox.url + "/api/jobs", params={"limit": 1, "offset": -5}).json()
     assert page["pagination"] == {"offset": 0, "limit": 1, "total": 2, "has_more": True}
-    full = httpx.get(f"{sandbox.url}/api/jobs/{ok}").json()
+    full = HTTP.get(f"{sandbox.url}/api/jobs/{ok}").json()
     assert full["execution_status"]["status_str"] == "success" and full["workflow"]["prompt"]["2"]
     for params, message in [
         (
@@ -240,9 +240,9 @@ def test_jobs_listing_filters_and_errors(sandbox: Sandbox) -> None:
         ({"limit": "abc"}, "limit must be an integer"),
         ({"offset": "x"}, "offset must be an integer"),
     ]:
-        response = httpx.get(sandbox.url + "/api/jobs", params=params)
+        response = HTTP.get(sandbox.url + "/api/jobs", params=params)
         assert (response.status_code, response.json()) == (400, {"error": message})
-    assert httpx.get(sandbox.url + "/api/jobs/unknown").json() == {"error": "Job not found"}
+    assert HTTP.get(sandbox.url + "/api/jobs/unknown").json() == {"error": "Job not found"}
 
 
 # -- files ------------------------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def png_bytes(color: tuple[int, int, int, int] = (1, 2, 3, 255)) -> bytes:
 def upload(
     url: str, data: bytes, name: str = "up.png", route: str = "/upload/image", **fields: str
 ) -> httpx.Response:
-    return httpx.post(url + route, files={"image": (name, data, "image/png")}, data=fields)
+    return HTTP.post(url + route, files={"image": (name, data, "image/png")}, data=fields)
 
 
 def test_upload_dedup_rename_overwrite(sandbox: Sandbox) -> None:
@@ -272,7 +272,7 @@ def test_upload_dedup_rename_overwrite(sandbox: Sandbox) -> None:
     }
     assert upload(sandbox.url, a, subfolder="../../x").status_code == 400
     assert upload(sandbox.url, a, type="bogus").status_code == 500
-    choices = httpx.get(sandbox.url + "/object_info/LoadImage").json()["LoadImage"]["input"]["required"][
+    choices = HTTP.get(sandbox.url + "/object_info/LoadImage").json()["LoadImage"]["input"]["required"][
         "image"
     ][0]
     assert "up (1).png" in choices  # combo lists are computed at request time
@@ -288,33 +288,31 @@ def test_upload_mask_quirk(sandbox: Sandbox) -> None:
     ghost = upload(sandbox.url, png_bytes(), "ghost.png", "/upload/mask", original_ref=missing)
     assert ghost.status_code == 200 and ghost.json()["name"] == "ghost.png"  # success, nothing written
     assert (
-        httpx.get(sandbox.url + "/view", params={"filename": "ghost.png", "type": "input"}).status_code == 404
+        HTTP.get(sandbox.url + "/view", params={"filename": "ghost.png", "type": "input"}).status_code == 404
     )
 
 
 def test_view_path_checks(sandbox: Sandbox) -> None:
     upload(sandbox.url, png_bytes(), "v.png", subfolder="s")
     view = sandbox.url + "/view"
-    ok = httpx.get(view, params={"filename": "v.png", "subfolder": "s", "type": "input"})
+    ok = HTTP.get(view, params={"filename": "v.png", "subfolder": "s", "type": "input"})
     assert ok.status_code == 200 and ok.headers["content-type"] == "image/png"
     assert ok.headers["content-disposition"] == 'filename="v.png"'
-    ranged = httpx.get(
+    ranged = HTTP.get(
         view, params={"filename": "v.png", "subfolder": "s", "type": "input"}, headers={"Range": "bytes=0-3"}
     )
     assert (ranged.status_code, ranged.content) == (206, b"\x89PNG")
-    assert httpx.get(view, params={"filename": "v.png [input]", "subfolder": "s"}).status_code == 200
-    assert (
-        httpx.get(view, params={"filename": "s/v.png", "type": "input"}).status_code == 404
-    )  # basename only
-    assert httpx.get(view, params={"filename": "../v.png", "type": "input"}).status_code == 400
-    assert httpx.get(view, params={"filename": "/etc/passwd"}).status_code == 400
-    assert httpx.get(view, params={"filename": "v.png", "subfolder": "../input"}).status_code == 403
-    assert httpx.get(view, params={"filename": "v.png", "type": "bogus"}).status_code == 400
-    assert httpx.get(view).status_code == 404
-    rgb = httpx.get(view, params={"filename": "v.png", "subfolder": "s", "type": "input", "channel": "rgb"})
+    assert HTTP.get(view, params={"filename": "v.png [input]", "subfolder": "s"}).status_code == 200
+    assert HTTP.get(view, params={"filename": "s/v.png", "type": "input"}).status_code == 404  # basename only
+    assert HTTP.get(view, params={"filename": "../v.png", "type": "input"}).status_code == 400
+    assert HTTP.get(view, params={"filename": "/etc/passwd"}).status_code == 400
+    assert HTTP.get(view, params={"filename": "v.png", "subfolder": "../input"}).status_code == 403
+    assert HTTP.get(view, params={"filename": "v.png", "type": "bogus"}).status_code == 400
+    assert HTTP.get(view).status_code == 404
+    rgb = HTTP.get(view, params={"filename": "v.png", "subfolder": "s", "type": "input", "channel": "rgb"})
     with Image.open(io.BytesIO(rgb.content)) as img:
         assert img.mode == "RGB"
-    preview = httpx.get(
+    preview = HTTP.get(
         view, params={"filename": "v.png", "subfolder": "s", "type": "input", "preview": "jpeg;50"}
     )
     assert preview.headers["content-type"] == "image/jpeg"
@@ -358,7 +356,7 @@ def test_feature_flags_only_as_first_message(sandbox: Sandbox) -> None:
             ws.recv(timeout=0.3)
     with Socket(sandbox.url, "early", flags=True) as ws:
         ws.recv()
-        assert ws.recv()["data"] == httpx.get(sandbox.url + "/features").json()
+        assert ws.recv()["data"] == HTTP.get(sandbox.url + "/features").json()
 
 
 def test_reconnect_replays_executing_without_prompt_id(sandbox: Sandbox) -> None:
@@ -392,25 +390,25 @@ def test_closing_old_socket_unregisters_new_one(sandbox: Sandbox) -> None:
 # -- faults -----------------------------------------------------------------------------------------------
 def test_route_fault_500_then_recovers(sandbox: Sandbox) -> None:
     sandbox.faults.route("/prompt", status=500, times=1, method="POST")
-    first = httpx.post(sandbox.url + "/api/prompt", json={"prompt": TINY})
+    first = HTTP.post(sandbox.url + "/api/prompt", json={"prompt": TINY})
     assert (first.status_code, first.text, first.headers["content-type"]) == (
         500,
         TEXT_500,
         "text/plain; charset=utf-8",
     )
-    assert httpx.post(sandbox.url + "/prompt", json={"prompt": TINY}).status_code == 200
+    assert HTTP.post(sandbox.url + "/prompt", json={"prompt": TINY}).status_code == 200
 
 
 def test_route_fault_slow_and_hanging(sandbox: Sandbox) -> None:
     sandbox.faults.route("/system_stats", delay=0.3, times=1)
     started = time.monotonic()
-    assert httpx.get(sandbox.url + "/system_stats").status_code == 200
+    assert HTTP.get(sandbox.url + "/system_stats").status_code == 200
     assert time.monotonic() - started >= 0.3
     sandbox.faults.route("/queue", hang=True)
     with pytest.raises(httpx.ReadTimeout):
-        httpx.get(sandbox.url + "/queue", timeout=0.3)
+        HTTP.get(sandbox.url + "/queue", timeout=0.3)
     sandbox.faults.clear()
-    assert httpx.get(sandbox.url + "/queue").status_code == 200
+    assert HTTP.get(sandbox.url + "/queue").status_code == 200
 
 
 def test_block_websocket(sandbox: Sandbox) -> None:
@@ -452,8 +450,8 @@ def test_restart_loses_queue_history_and_sockets(sandbox: Sandbox) -> None:
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
     assert sandbox.port == port
-    assert httpx.get(sandbox.url + "/queue").json() == {"queue_running": [], "queue_pending": []}
-    assert httpx.get(sandbox.url + "/history").json() == {}
+    assert HTTP.get(sandbox.url + "/queue").json() == {"queue_running": [], "queue_pending": []}
+    assert HTTP.get(sandbox.url + "/history").json() == {}
     assert submit(sandbox.url, TINY)["number"] == 0  # the counter starts over
 
 
@@ -475,11 +473,11 @@ def test_auth_required_on_http_and_ws(tmp_path: Any, auth: str) -> None:
     kwargs: dict[str, Any] = {"token": "s3cret"} if auth == "token" else {"basic_auth": ("u", "p")}
     header = "Bearer s3cret" if auth == "token" else "Basic " + base64.b64encode(b"u:p").decode()
     with Sandbox(root=tmp_path, **kwargs) as sb:
-        assert httpx.get(sb.url + "/system_stats").status_code == 401
+        assert HTTP.get(sb.url + "/system_stats").status_code == 401
         assert (
-            httpx.get(sb.url + "/system_stats", headers={"Authorization": "Bearer wrong"}).status_code == 401
+            HTTP.get(sb.url + "/system_stats", headers={"Authorization": "Bearer wrong"}).status_code == 401
         )
-        assert httpx.get(sb.url + "/system_stats", headers={"Authorization": header}).status_code == 200
+        assert HTTP.get(sb.url + "/system_stats", headers={"Authorization": header}).status_code == 200
         with pytest.raises(InvalidStatus) as info:
             Socket(sb.url, "a")
         assert info.value.response.status_code == 401
@@ -491,7 +489,7 @@ def test_sync_and_async_clients_from_other_threads(sandbox: Sandbox) -> None:
     results: list[int] = []
 
     def worker() -> None:
-        results.append(httpx.get(sandbox.url + "/prompt").status_code)
+        results.append(HTTP.get(sandbox.url + "/prompt").status_code)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:

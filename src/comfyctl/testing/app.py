@@ -308,6 +308,8 @@ class SandboxServer:
             ("POST", "/interrupt", self.post_interrupt),
             ("POST", "/free", self.post_free),
             ("GET", "/experiment/models", self.experiment_models),
+            ("GET", "/experiment/models/{folder}", self.experiment_models_folder),
+            ("GET", "/global_subgraphs/{id}", self.null),
             ("GET", "/i18n", self.empty_object),
             ("GET", "/workflow_templates", self.empty_object),
             ("GET", "/global_subgraphs", self.empty_object),
@@ -399,6 +401,28 @@ class SandboxServer:
         return web.json_response(
             [{"name": f, "folders": [os.path.join(self.root, "models", f)]} for f in MODEL_FOLDERS]
         )
+
+    async def experiment_models_folder(self, request: web.Request) -> web.StreamResponse:
+        folder = request.match_info["folder"]
+        if folder not in MODEL_FOLDERS:
+            return web.Response(status=404)
+        base = os.path.join(self.root, "models", folder)
+        out = []
+        for name in self.model_files(folder):
+            st = os.stat(os.path.join(base, name))
+            out.append(
+                {
+                    "name": name,
+                    "pathIndex": 0,
+                    "modified": st.st_mtime,
+                    "created": st.st_ctime,
+                    "size": st.st_size,
+                }
+            )
+        return web.json_response(out)
+
+    async def null(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(None)
 
     async def extensions(self, request: web.Request) -> web.StreamResponse:
         return web.json_response([])
