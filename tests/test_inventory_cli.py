@@ -289,3 +289,17 @@ def test_run_of_a_ui_workflow_with_the_server_down_uses_the_cached_definitions(
     expected = json.loads((fixtures_dir / "ui2api/edge_primitive_widget_input.api.json").read_text())
     assert json.loads((folder / "prim.json").read_text()) == expected
     assert json.loads((folder / "prim.ui.json").read_text()) == json.loads(ui.read_text())
+
+
+def test_offline_submit_marks_a_rejected_workflow_and_exits_4(sandbox: Any, tmp_path: Path) -> None:
+    store = OfflineStore()
+    store.export({"1": {"class_type": "DoesNotExist", "inputs": {}}}, name="bad")
+    store.export(API_OK, name="good")
+    out = invoke("offline", "submit", "--all", "--json", url=sandbox.url)
+    assert out.code == 4
+    rows = {s["name"]: s for s in out.json()["submitted"]}
+    assert rows["bad"]["status"] == "rejected" and rows["bad"]["error"]["code"] == "prompt_rejected"
+    assert rows["good"]["status"] == "submitted"
+    assert store.pending() == []
+    listed = invoke("offline", "ls", "--submitted", "--json").json()
+    assert {r["name"]: r["status"] for r in listed["submitted"]} == {"bad": "rejected", "good": "submitted"}
