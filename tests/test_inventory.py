@@ -359,3 +359,22 @@ def test_malformed_workflows_and_cache_files_do_not_crash(tmp_path: Path) -> Non
     assert load_cached("http://127.0.0.1:1", state=tmp_path) is None  # ignored (and logged), refetched later
     save(Inventory("online", "http://127.0.0.1:1", 5.0), state=tmp_path)
     assert load_cached("http://127.0.0.1:1", state=tmp_path) is not None
+
+
+def test_a_fresh_cache_costs_no_request(sandbox: Any, tmp_path: Path) -> None:
+    import httpx
+
+    seen: list[str] = []
+
+    class Counting(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            return super().handle_request(request)
+
+    with Client(sandbox.url, transport=Counting()) as client:
+        get_inventory(client, state=tmp_path)
+        assert "/api/object_info" in seen or "/object_info" in seen
+        seen.clear()
+        get_inventory(client, state=tmp_path)
+        defs = load_node_defs(client, state=tmp_path)
+        assert seen == [] and "KSampler" in defs  # /object_info fetched once, reused
