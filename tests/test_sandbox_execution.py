@@ -114,6 +114,12 @@ def test_runtime_error_for_prefix_escaping_output(sandbox: Sandbox) -> None:
     )
     assert sorted(error["executed"]) == ["1", "2"]
     assert set(error) >= {"traceback", "current_inputs", "current_outputs", "timestamp"}
+    # declared inputs in order, then the hidden ones the server fills in, values str-ified in lists
+    assert list(error["current_inputs"]) == ["images", "filename_prefix", "prompt", "extra_pnginfo"]
+    assert error["current_inputs"]["filename_prefix"] == ["../outside/escape"]
+    assert error["current_inputs"]["extra_pnginfo"] == [None]
+    assert error["current_inputs"]["prompt"][0].startswith("{'1': {'class_type': 'EmptyImage'")
+    assert sorted(error["current_outputs"]) == ["1", "2", "3"]
     assert types(frames)[-3:] == ["execution_error", "status", "executing"]
     entry = HTTP.get(f"{sandbox.url}/history/{prompt_id}").json()[prompt_id]
     assert entry["status"]["status_str"] == "error" and entry["status"]["completed"] is False
@@ -122,10 +128,13 @@ def test_runtime_error_for_prefix_escaping_output(sandbox: Sandbox) -> None:
 
 def test_injected_node_error_uses_requested_type(sandbox: Sandbox) -> None:
     sandbox.faults.node("ImageInvert", error="CUDA out of memory", exception_type="torch.OutOfMemoryError")
-    _, frames = run(sandbox, workflow("runtime_error"))
+    prompt = workflow("runtime_error")
+    prompt["2"]["inputs"]["not_an_input"] = 5  # unknown inputs are ignored, never passed to the node
+    _, frames = run(sandbox, prompt)
     error = next(f["data"] for f in frames if f["type"] == "execution_error")
     assert (error["node_id"], error["exception_type"]) == ("2", "torch.OutOfMemoryError")
     assert error["exception_message"] == "CUDA out of memory\n"
+    assert list(error["current_inputs"]) == ["image"]
 
 
 def test_every_node_class_runs_as_placeholder(sandbox: Sandbox) -> None:

@@ -224,8 +224,11 @@ class Engine:
     def delete_queued(self, prompt_id: Any) -> None:
         for index, item in enumerate(self.queue):
             if item.prompt_id == prompt_id:
-                self.queue.pop(index)
-                heapq.heapify(self.queue)
+                if len(self.queue) == 1:
+                    self.wipe_queue()  # quirk: deleting the last item sends two status messages
+                else:
+                    self.queue.pop(index)
+                    heapq.heapify(self.queue)
                 self.queue_updated()
                 return
 
@@ -577,9 +580,17 @@ class _Run:
         return result, status
 
     def gather_inputs(self, nid: str) -> dict[str, Any]:
+        """Declared inputs in declaration order (unknown keys are ignored, like ComfyUI), links resolved."""
         node = self.prompt[nid]
+        ct = node["class_type"]
+        given = node["inputs"]
+        names = [spec.name for spec in self.defs[ct].inputs] if ct in self.defs else list(given)
+        # V3 dynamic inputs arrive dotted ("images.image0" for the declared "images").
+        ordered = [n for n in names if n in given]
+        ordered += [n for n in given if n not in names and n.split(".")[0] in names]
         values: dict[str, Any] = {}
-        for name, value in node["inputs"].items():
+        for name in ordered:
+            value = given[name]
             if _is_link(value):
                 entry = self.e.cache.get(self.keys.get(value[0], ""))
                 if entry is not None and value[1] < len(entry.outputs):
@@ -587,6 +598,23 @@ class _Run:
             else:
                 values[name] = value
         return values
+
+    def hidden_inputs(self, nid: str) -> dict[str, Any]:
+        """What ComfyUI fills in for hidden inputs (shown in execution_error.current_inputs)."""
+        ct = self.prompt[nid]["class_type"]
+        hidden = (self.defs[ct].raw.get("input") or {}).get("hidden") or {} if ct in self.defs else {}
+        out: dict[str, Any] = {}
+        for name, kind in hidden.items():
+            kind = kind[0] if isinstance(kind, list) and kind else kind
+            if kind == "PROMPT":
+                out[name] = self.prompt
+            elif kind == "EXTRA_PNGINFO":
+                out[name] = self.extra.get("extra_pnginfo")
+            elif kind == "UNIQUE_ID":
+                out[name] = nid
+            else:  # DYNPROMPT and the API keys: never echo credentials back
+                out[name] = None
+        return out
 
     async def execute_node(self, nid: str) -> BaseException | None:
         node = self.prompt[nid]
@@ -642,10 +670,9 @@ class _Run:
             return exc
         except Exception as exc:
             formatted: dict[str, Any] = {}
-            for name, value in (inputs or {}).items():
-                formatted[name] = [_format_value(value)]
             if inputs is not None:
-                formatted["prompt"] = [str(self.prompt)]
+                for name, value in {**inputs, **self.hidden_inputs(nid)}.items():
+                    formatted[name] = [_format_value(value)]
             self.e.log(f"!!! Exception during processing !!! {exc}")
             return Exception(
                 {
