@@ -86,7 +86,9 @@ def _show_inventory(inv: Any) -> Callable[[], None]:
         packages = inv.packages
         custom = sorted((p, len(c)) for p, c in packages.items() if p != "core")
         core = len(packages.get("core", []))
-        rows.append(("nodes", f"{len(inv.nodes)} classes ({core} core, {len(custom)} custom-node packages)"))
+        plural = "" if len(custom) == 1 else "s"
+        packs = f"{len(custom)} custom-node package{plural}"
+        rows.append(("nodes", f"{len(inv.nodes)} classes ({core} core, {packs})"))
         rows.append(("embeddings", str(len(inv.embeddings))))
         if inv.mode == "online":
             rows.append(("extensions", f"{len(inv.extensions)} frontend scripts"))
@@ -96,7 +98,7 @@ def _show_inventory(inv: Any) -> Callable[[], None]:
         if custom:
             click.echo("custom nodes:")
             for pkg, count in custom:
-                click.echo(f"  {pkg} ({count} nodes)")
+                click.echo(f"  {pkg} ({count} node{'' if count == 1 else 's'})")
         filled = {k: v for k, v in sorted(inv.models.items()) if v}
         empty = sorted(k for k, v in inv.models.items() if not v)
         click.echo("models:" if filled else "models: none")
