@@ -1170,7 +1170,7 @@ _MISSING: Any = object()
 
 def to_api(
     ui: Mapping[str, Any],
-    defs: NodeDefs,
+    defs: NodeDefs | Mapping[str, Any],
     *,
     virtual_types: Iterable[str] = (),
     rng: random.Random | None = None,
@@ -1181,7 +1181,8 @@ def to_api(
     Args:
         ui: the saved graph (``nodes``, ``links``, optional ``definitions.subgraphs`` and
             ``extra.groupNodes``).
-        defs: node definitions (``/object_info``) of the server that will run it.
+        defs: node definitions (``/object_info``, as :class:`NodeDefs` or the raw answer) of the
+            server that will run it.
         virtual_types: extra UI-only node types to drop (besides Reroute, PrimitiveNode, Note,
             MarkdownNote and a few well-known custom ones in :data:`VIRTUAL_NODE_TYPES`).
         rng: random source for ``{a|b}`` dynamic prompts (seed it for reproducible output).
@@ -1200,9 +1201,10 @@ def to_api(
     """
     if not isinstance(ui, Mapping):
         raise ConversionError(f"a UI workflow must be a JSON object, not {type(ui).__name__}")
+    node_defs = defs if isinstance(defs, NodeDefs) else NodeDefs(defs)  # or a raw /object_info answer
     conv: _Converter | None = None
     try:
-        conv = _Converter(ui, defs, VIRTUAL_NODE_TYPES | set(virtual_types), rng, now)
+        conv = _Converter(ui, node_defs, VIRTUAL_NODE_TYPES | set(virtual_types), rng, now)
         conv.build(conv.root, (), None, ())
         conv.apply_primitives()
         conv.copy_promoted_values()
