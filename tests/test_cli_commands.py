@@ -264,6 +264,13 @@ def test_upload_view_download(sandbox: Any, demo_file: Path, tmp_path: Path) -> 
     assert (tmp_path / "v.png").read_bytes() == png.read_bytes()
     annotated = invoke("view", f"jobs/{png.name} [input]", "-o", tmp_path / "a.png", url=sandbox.url)
     assert annotated.code == 0 and (tmp_path / "a.png").read_bytes() == png.read_bytes()
+    mask = invoke(
+        "upload", png, "--mask", f"jobs/{png.name}", "--name", "mask.png", "--json", url=sandbox.url
+    )
+    assert mask.code == 0, mask.stderr
+    assert mask.json()["name"] == "mask.png"
+    got = invoke("view", "mask.png", "--type", "input", "-o", tmp_path / "m.png", url=sandbox.url)
+    assert got.code == 0 and (tmp_path / "m.png").read_bytes().startswith(b"\x89PNG")
     dl = invoke("download", ran["prompt_id"], "--out", tmp_path / "d", "--json", url=sandbox.url)
     assert dl.code == 0, dl.stderr
     assert_schema(dl.json(), "result")

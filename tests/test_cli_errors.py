@@ -166,6 +166,17 @@ def test_validation_errors_list_each_node_input(sandbox: Any, tmp_path: Path) ->
     assert "node 3 (ImageScale) input 'upscale_method'" in out.stderr
 
 
+def test_server_rejection_lists_each_node_input(sandbox: Any, tmp_path: Path) -> None:
+    out = invoke("run", _demo(tmp_path, **{"1__height": 0}), "--no-validate", url=sandbox.url)
+    _assert_one_error(out, 4)
+    assert "node 1 (EmptyImage) input 'height'" in out.stderr
+    doc = invoke(
+        "--json", "run", _demo(tmp_path, **{"1__height": 0}), "--no-validate", url=sandbox.url
+    ).json()
+    assert doc["error"]["code"] == "prompt_rejected"
+    assert [p["type"] for p in doc["error"]["details"]["problems"]] == ["value_smaller_than_min"]
+
+
 def test_unreachable_saves_offline_and_exits_3(tmp_path: Path) -> None:
     out = invoke("run", DEMO, "--project", "p1", "--name", "later", url=_closed())
     _assert_one_error(out, 3)
