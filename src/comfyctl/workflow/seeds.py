@@ -297,49 +297,71 @@ def _apply_controls(
             if node.get("type") == "PrimitiveNode":
                 _apply_primitive(node, g, defs, seed, rng)
             elif node.get("type") in subgraph_ids:
-                if seed is not None:
-                    _apply_instance_seed(node, subgraph_ids[node["type"]], defs, seed, rng)
+                _apply_instance(node, subgraph_ids[node["type"]], defs, seed, rng)
             else:
                 _apply_node(node, defs, seed, rng)
     return graph
 
 
-def _apply_instance_seed(
-    node: dict[str, Any], sg: Mapping[str, Any], defs: NodeDefs, seed: SeedChoice, rng: random.Random
+def _apply_instance(
+    node: dict[str, Any], sg: Mapping[str, Any], defs: NodeDefs, seed: SeedChoice | None, rng: random.Random
 ) -> None:
-    """Promoted widgets of a subgraph instance that feed a seed-like input get the seed too."""
+    """A subgraph instance's promoted widgets move by the mode of the inner widget they stand for
+    (or take ``seed`` when that widget is seed-like); the instance values are what gets queued."""
     values = node.get("widgets_values")
     if not isinstance(values, list):
         return
-    promoted = [s.get("name") for s in sg.get("inputs") or [] if isinstance(s, Mapping)]
-    proxies = (
-        (node.get("properties") or {}).get("proxyWidgets")
-        if isinstance(node.get("properties"), Mapping)
-        else None
-    )
-    names = promoted
+    names: list[Any] = [
+        s.get("name")
+        for s in sg.get("inputs") or []
+        if isinstance(s, Mapping) and _inner_target(sg, s.get("name"), defs)
+    ]
+    props = node.get("properties")
+    proxies = props.get("proxyWidgets") if isinstance(props, Mapping) else None
     if isinstance(proxies, list):  # value i belongs to proxy entry i when it is ["-1", input name]
         names = [p[1] if isinstance(p, list) and len(p) == 2 and str(p[0]) == "-1" else None for p in proxies]
     for index, name in enumerate(names):
-        if index >= len(values) or isinstance(values[index], bool) or not isinstance(values[index], int):
+        target = _inner_target(sg, name, defs) if name is not None else None
+        if target is None or index >= len(values):
             continue
-        spec = _inner_spec(sg, name, defs)
-        if spec is not None and _is_seed_like(spec):
-            values[index] = _random_in(spec.options, rng) if seed == "random" else seed
+        inner, widget_name, spec = target
+        if seed is not None:
+            if _is_seed_like(spec) and isinstance(values[index], int) and not isinstance(values[index], bool):
+                values[index] = _random_in(spec.options, rng) if seed == "random" else seed
+            continue
+        layout = _widget_layout(defs[inner["type"]], inner.get("widgets_values")) or []
+        for w, control, filt in _controlled(layout):
+            if w.name == widget_name:
+                filter_text = str(filt.value or "") if filt else ""
+                values[index] = next_value(
+                    values[index],
+                    control.value,
+                    kind=w.kind,
+                    options=w.options,
+                    rng=rng,
+                    filter_text=filter_text,
+                )
 
 
-def _inner_spec(sg: Mapping[str, Any], input_name: Any, defs: NodeDefs) -> InputSpec | None:
+def _inner_target(
+    sg: Mapping[str, Any], input_name: Any, defs: NodeDefs
+) -> tuple[Mapping[str, Any], str, InputSpec] | None:
+    """The first inner (node, widget name, spec) a subgraph input feeds, when it feeds a widget."""
     for slot in sg.get("inputs") or []:
         if not isinstance(slot, Mapping) or slot.get("name") != input_name:
             continue
         for link in sg.get("links") or []:
-            if isinstance(link, Mapping) and link.get("id") in (slot.get("linkIds") or []):
-                for inner in sg.get("nodes") or []:
-                    if isinstance(inner, Mapping) and inner.get("id") == link.get("target_id"):
-                        for inp in inner.get("inputs") or []:
-                            if isinstance(inp, Mapping) and inp.get("link") == link.get("id"):
-                                widget = inp.get("widget")
-                                cls = inner.get("type")
-                                if isinstance(widget, Mapping) and isinstance(cls, str) and cls in defs:
-                                    return defs[cls].input(str(widget.get("name")))
+            if not isinstance(link, Mapping) or link.get("id") not in (slot.get("linkIds") or []):
+                continue
+            for inner in sg.get("nodes") or []:
+                if not isinstance(inner, Mapping) or inner.get("id") != link.get("target_id"):
+                    continue
+                for inp in inner.get("inputs") or []:
+                    if isinstance(inp, Mapping) and inp.get("link") == link.get("id"):
+                        widget = inp.get("widget")
+                        cls = inner.get("type")
+                        if isinstance(widget, Mapping) and isinstance(cls, str) and cls in defs:
+                            spec = defs[cls].input(str(widget.get("name")))
+                            if spec is not None:
+                                return inner, str(widget.get("name")), spec
     return None
