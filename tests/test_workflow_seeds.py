@@ -119,7 +119,7 @@ def test_apply_controls_moves_promoted_subgraph_widgets_by_the_inner_mode() -> N
     graph = json.loads((FIXTURES / "ui2api" / "flux_dev_checkpoint_example.ui.json").read_text())
     instance = next(n for n in graph["nodes"] if n["id"] == 41)
     after = next(n for n in apply_controls(graph, defs(), rng=random.Random(0))["nodes"] if n["id"] == 41)
-    # The inner KSampler's seed is 'randomize': the promoted seed (value 3) changes, the text and sizes do not.
+    # The inner KSampler's seed is 'randomize': the promoted seed (value 3) moves; text and sizes stay.
     assert after["widgets_values"][:3] == instance["widgets_values"][:3]
     assert after["widgets_values"][3] != instance["widgets_values"][3]
     assert to_api(apply_controls(graph, defs(), rng=random.Random(0)), defs()) != to_api(graph, defs())
