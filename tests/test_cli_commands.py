@@ -64,6 +64,21 @@ def test_help_lists_every_command_without_importing_them() -> None:
         assert f"  {name} " in out.stdout
 
 
+def test_help_is_lazy() -> None:
+    """``comfyctl --help`` imports no command module and not the client (start fast)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom comfyctl.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('comfyctl.cli.', 'comfyctl.client'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = out.stdout.strip().splitlines()[-1]
+    assert loaded == "['comfyctl.cli._common', 'comfyctl.cli.main']"
+
+
 def test_status_human_and_json_both_option_positions(sandbox: Any) -> None:
     human = invoke("status", url=sandbox.url)
     assert human.code == 0

@@ -142,7 +142,13 @@ def _report(exc: BaseException, st: State) -> int:
     if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
         _print_error(st, "aborted", "interrupted by the user", "", {}, [], exc)
         return 130
-    if isinstance(exc, BrokenPipeError):  # `comfyctl ... | head`: nothing left to tell
+    if isinstance(exc, BrokenPipeError):  # `comfyctl ... | head`: the reader left, nothing to tell
+        import os
+
+        try:  # keep the interpreter's final flush from failing again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 1
     name = type(exc).__name__
     _print_error(
