@@ -124,6 +124,8 @@ def _widgets_for_spec(name: str, spec: Any) -> list[_Widget] | None:
     kind, opts = _spec_parts(spec)
     if opts.get("forceInput"):
         return None
+    if isinstance(opts.get("widgetType"), str):  # a declared widget overrides the socket type
+        kind = opts["widgetType"]
     if isinstance(kind, (list, tuple)) or kind == "COMBO":
         choices = list(kind) if isinstance(kind, (list, tuple)) else list(opts.get("options") or [])
         combo_opts = {**opts, "values": choices}
