@@ -100,6 +100,16 @@ def test_malformed_requests_get_the_500_text(
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
 
 
+def test_non_object_bodies_like_comfyui(sandbox: Sandbox) -> None:
+    # The handlers test keys with `in`, so a JSON list body is "no prompt" / a no-op, not a crash.
+    listed = HTTP.post(sandbox.url + "/prompt", content=b"[1, 2]")
+    assert (listed.status_code, listed.json()["error"]["type"]) == (400, "no_prompt")
+    assert HTTP.post(sandbox.url + "/queue", content=b"[1]").status_code == 200
+    assert HTTP.post(sandbox.url + "/history", content=b"[1]").status_code == 200
+    assert HTTP.post(sandbox.url + "/free", content=b"[1]").status_code == 500  # .get() on a list
+    assert HTTP.post(sandbox.url + "/interrupt", content=b"").status_code == 200  # no body: global
+
+
 def test_logs_record_prompts(sandbox: Sandbox) -> None:
     HTTP.post(sandbox.url + "/prompt", json={"prompt": {}})
     raw = HTTP.get(sandbox.url + "/internal/logs/raw").json()

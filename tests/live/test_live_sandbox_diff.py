@@ -113,3 +113,78 @@ def test_same_message_sequence_for_small_image_workflow(live_url: str, sb: Sandb
         real_doc = real_doc.get(real_id, real_doc)
         our_doc = our_doc.get(our_id, our_doc)
         assert shape(our_doc) == shape(real_doc)
+
+
+#: Read-only requests (or ones the server rejects) whose answers must agree exactly, body included.
+PROBES: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/prompt", {}),
+    ("GET", "/api/prompt", {}),
+    ("GET", "/features", {}),
+    ("GET", "/object_info/EmptyImage", {}),
+    ("GET", "/object_info/NoSuchNode", {}),
+    ("GET", "/history/unknown-id", {}),
+    ("GET", "/history?max_items=abc", {}),
+    ("GET", "/models/nope", {}),
+    ("GET", "/jobs", {}),
+    ("GET", "/api/internal/logs", {}),
+    ("GET", "/nonexistent/route", {}),
+    ("GET", "/internal/files/bogus", {}),
+    ("GET", "/api/jobs?status=bogus", {}),
+    ("GET", "/api/jobs?sort_by=x", {}),
+    ("GET", "/api/jobs?sort_order=up", {}),
+    ("GET", "/api/jobs?limit=0", {}),
+    ("GET", "/api/jobs?limit=abc", {}),
+    ("GET", "/api/jobs?offset=x", {}),
+    ("GET", "/api/jobs/unknown", {}),
+    ("GET", "/view", {}),
+    ("GET", "/view?filename=example.png&type=input", {}),
+    ("GET", "/view?filename=example.png&type=bogus", {}),
+    ("GET", "/view?filename=../x.png", {}),
+    ("GET", "/view?filename=/etc/passwd", {}),
+    ("GET", "/view?filename=example.png&subfolder=../input&type=output", {}),
+    ("GET", "/view?filename=input/example.png&type=input", {}),
+    ("GET", "/view?filename=example.png [input]", {}),
+    ("GET", "/view?filename=example.png&type=input&channel=rgb", {}),
+    ("GET", "/view?filename=example.png&type=input&preview=jpeg", {}),
+    ("DELETE", "/prompt", {}),
+    ("OPTIONS", "/prompt", {}),
+    ("HEAD", "/system_stats", {}),
+    ("POST", "/prompt", {"content": b"{not json"}),
+    ("POST", "/prompt", {"content": b"[1, 2]"}),
+    ("POST", "/prompt", {"content": b'{"prompt": "x"}'}),
+    ("POST", "/prompt", {"content": b'{"prompt": {}, "number": "abc"}'}),
+    ("POST", "/queue", {"content": b""}),
+    ("POST", "/free", {"content": b""}),
+    ("POST", "/queue", {"json": {"delete": ["comfyctl-no-such-id"]}}),
+    ("POST", "/history", {"json": {"delete": ["comfyctl-no-such-id"]}}),
+    ("POST", "/interrupt", {"json": {"prompt_id": "comfyctl-not-running"}}),
+    ("POST", "/upload/image", {"files": {"image": ("x.png", b"x", "image/png")}, "data": {"type": "bogus"}}),
+    (
+        "POST",
+        "/upload/image",
+        {"files": {"image": ("x.png", b"x", "image/png")}, "data": {"subfolder": "../../e"}},
+    ),
+    ("POST", "/upload/image", {"data": {"subfolder": "x"}}),
+    ("GET", "/system_stats", {"headers": {"Origin": "http://evil.example"}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"), PROBES, ids=[f"{m} {p} {i}" for i, (m, p, _) in enumerate(PROBES)]
+)
+def test_same_answer_to_probe(
+    live_url: str, sb: Sandbox, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    real = httpx.request(method, live_url + path, timeout=30, **kwargs)
+    ours = httpx.request(method, sb.url + path, timeout=30, **kwargs)
+    assert ours.status_code == real.status_code
+    assert ours.headers.get("content-type") == real.headers.get("content-type")
+    kind = real.headers.get("content-type", "")
+    if method == "HEAD":
+        assert ours.content == real.content == b""
+    elif kind.startswith("application/json"):
+        assert ours.json() == real.json()
+    elif kind.startswith("text/plain"):
+        assert ours.text == real.text
+    elif kind.startswith("image/"):
+        assert ours.headers.get("content-disposition") == real.headers.get("content-disposition")

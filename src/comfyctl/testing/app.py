@@ -482,7 +482,8 @@ class SandboxServer:
             number: float = float(json_data["number"])
         else:
             number = engine.number
-            if json_data.get("front"):
+            # `in` first, as ComfyUI does: a JSON list body must reach the no_prompt answer, not crash
+            if "front" in json_data and json_data["front"]:  # noqa: RUF019
                 number = -number
             engine.number += 1
         if "prompt" not in json_data:
@@ -532,7 +533,7 @@ class SandboxServer:
 
     async def post_queue(self, request: web.Request) -> web.StreamResponse:
         json_data = await request.json()
-        if json_data.get("clear"):
+        if "clear" in json_data and json_data["clear"]:  # noqa: RUF019 - a list body must not crash
             self.engine.wipe_queue()
         if "delete" in json_data:
             for prompt_id in json_data["delete"]:
@@ -550,7 +551,7 @@ class SandboxServer:
 
     async def post_history(self, request: web.Request) -> web.StreamResponse:
         json_data = await request.json()
-        if json_data.get("clear"):
+        if "clear" in json_data and json_data["clear"]:  # noqa: RUF019 - a list body must not crash
             self.engine.history = {}
         if "delete" in json_data:
             for prompt_id in json_data["delete"]:
