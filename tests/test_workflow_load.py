@@ -35,6 +35,8 @@ def test_api_ui_and_wrapper_are_detected_from_every_kind_of_source(tmp_path: Pat
     wrapped = load(body)
     assert (wrapped.format, wrapped.api, wrapped.ui) == ("wrapper", API, UI)
     assert wrapped.extra == {"client_id": "abc", "extra_data": body["extra_data"]}
+    side_by_side = load({"prompt": API, "workflow": UI})
+    assert (side_by_side.format, side_by_side.api, side_by_side.ui) == ("wrapper", API, UI)
 
 
 def test_shared_fixture_workflows_load() -> None:

@@ -228,10 +228,12 @@ def _from_object(obj: Any, source: str) -> LoadedWorkflow:
         extra = {k: v for k, v in obj.items() if k != "prompt"}
         ui = None
         extra_data = obj.get("extra_data")
-        if isinstance(extra_data, Mapping):
-            pnginfo = extra_data.get("extra_pnginfo")
-            if isinstance(pnginfo, Mapping) and isinstance(pnginfo.get("workflow"), Mapping):
-                ui = dict(pnginfo["workflow"])
+        pnginfo = extra_data.get("extra_pnginfo") if isinstance(extra_data, Mapping) else None
+        for holder in (pnginfo, obj):  # the POST /prompt body, or tools that save both side by side
+            graph = holder.get("workflow") if isinstance(holder, Mapping) else None
+            if isinstance(graph, Mapping) and isinstance(graph.get("nodes"), list):
+                ui = dict(graph)
+                break
         return LoadedWorkflow("wrapper", dict(obj["prompt"]), ui, source, extra)
     return LoadedWorkflow("api", dict(obj), None, source)
 
