@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from comfyctl.cli._common import command, emit, state
+from comfyctl.cli._common import command, emit, info, state
 from comfyctl.cli.server_cmds import DefaultGroup
 from comfyctl.errors import UsageError
 
@@ -72,7 +72,7 @@ def queue_rm(prompt_ids: tuple[str, ...]) -> None:
             click.echo(f"removed {p}")
         for p in missing:
             running = before.is_running(p)
-            click.echo(f"{p} is {'running (use comfyctl cancel)' if running else 'not pending'}", err=True)
+            info(f"{p} is {'running (use comfyctl cancel)' if running else 'not pending'}")
 
     emit(doc, human)
     if missing and not deleted:

@@ -61,8 +61,6 @@ def follow(job: Any, api: Mapping[str, Any] | None, defs: Any = None, *, events_
                 display.update(event)
         # --timeout bounds the whole wait, not each half of it
         result = job.wait(timeout=None if deadline is None else max(0.001, deadline - time.monotonic()))
-    except ComfyError:
-        raise  # the error boundary prints it (the live line is already gone)
     except KeyboardInterrupt:
         info(
             f"stopped watching; prompt {job.prompt_id} continues on the server "
@@ -248,8 +246,7 @@ def wait(prompt_id: str, out: Path | None) -> None:
     """
     st = state()
     job = st.client.attach(prompt_id)
-    with ProgressDisplay(JobProgress(), "off"):
-        result = job.wait(timeout=st.timeout)
+    result = job.wait(timeout=st.timeout)
     doc = result_doc(result, save_outputs(result, out))
     emit(doc, lambda: _print_saved(doc) if out else click.echo(f"{result.prompt_id} {result.status}"))
 
