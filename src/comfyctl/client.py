@@ -998,6 +998,9 @@ class Job:
     def _follow(self, timeout: float | None, *, positions: bool) -> Iterator[Event]:
         client, st = self._client, self._state
         st.want_positions = positions
+        if not positions and st.last_reconcile == float("-inf"):
+            # Nobody wants queue positions: the first /queue check can wait for silence or a second.
+            st.last_reconcile = time.monotonic()
         limit = timeout if timeout is not None else client.settings.wait_timeout
         deadline = None if limit is None else time.monotonic() + limit
         hub = self._hub
