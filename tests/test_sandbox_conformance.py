@@ -25,6 +25,14 @@ from sandbox_helpers import HTTP, Frame, Socket, is_done
 
 WS = FIXTURES / "ws"
 PROGRESS = {"progress", "progress_state", "bin1", "bin4"}
+#: Flows whose every frame (not just the skeleton) must match: no timing or set order involved.
+EXACT = {
+    "success.jsonl",
+    "success_cached.jsonl",
+    "error_runtime.jsonl",
+    "binary_legacy.jsonl",
+    "binary_feature_flags.jsonl",
+}
 
 
 def sig(frame: Frame) -> tuple[Any, ...]:
@@ -146,6 +154,8 @@ def test_flow_replay(sb: Sandbox, name: str, kwargs: dict[str, Any]) -> None:
     _, theirs = captured(name)
     for socket, expected in theirs.items():
         assert_same_shape(ours[socket], expected, ordered=name != "outputs_zoo.jsonl")
+        if name in EXACT:  # deterministic flows: the whole stream, progress_state included, is the same
+            assert ours[socket] == expected
 
 
 def test_no_client_id_param(sb: Sandbox) -> None:
