@@ -448,7 +448,8 @@ def test_dynamic_prompts_and_filename_tokens_like_the_frontend() -> None:
     )
     api = to_api(ui, defs(), now=datetime(2026, 3, 4))
     assert api["1"]["inputs"]["text"] == "cat"
-    assert api["2"]["inputs"]["filename_prefix"] == "2026-03-04/{cat|cat}"
+    # The token takes the widget's stored text, with characters unsafe in file names replaced.
+    assert api["2"]["inputs"]["filename_prefix"] == "2026-03-04/{cat_cat}"
 
 
 def test_legacy_force_input_values_are_migrated() -> None:

@@ -451,6 +451,11 @@ class _Graph:
     definition: Mapping[str, Any] | None = None  # the subgraph definition (None for the root)
 
 
+def _props(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    props = raw.get("properties")
+    return props if isinstance(props, Mapping) else {}
+
+
 def _mode(raw: Mapping[str, Any]) -> int:
     mode = raw.get("mode")
     return mode if isinstance(mode, int) and not isinstance(mode, bool) else 0
@@ -866,7 +871,7 @@ class _Converter:
             value = node.widgets[0].value
             props = node.raw.get("properties")
             if value and isinstance(props, Mapping) and props.get("Run widget replace on values"):
-                value = self._replace_text(str(value), node.graph, node.path)
+                value = self._replace_text(str(value))
             out = node.outputs[0] if node.outputs else {}
             for link_id in out.get("links") or []:
                 link = node.graph.links.get(_key(link_id))
@@ -1084,27 +1089,26 @@ class _Converter:
 
     # ---- serialisation ---------------------------------------------------------------------
 
-    def _replace_text(self, text: str, graph: _Graph, path: tuple[str, ...]) -> str:
-        """applyTextReplacements: ``%date:FMT%`` and ``%Title.widget%`` in save-node prefixes."""
+    def _replace_text(self, text: str) -> str:
+        """applyTextReplacements: ``%date:FMT%`` and ``%Node.widget%`` (the node found by its
+        "Node name for S&R" property first, then by title, anywhere in the workflow)."""
 
         def sub(m: re.Match[str]) -> str:
             body = m.group(1)
-            if body.startswith("date:"):
-                return _format_date(body[5:], self.now or datetime.now())
             parts = body.split(".")
             if len(parts) != 2:
+                if parts[0].startswith("date:"):
+                    return _format_date(parts[0][5:], self.now or datetime.now())
                 return m.group(0)
-            title, wname = parts
-            for raw_id, raw in graph.nodes.items():
-                props = raw.get("properties")
-                s_and_r = props.get("Node name for S&R") if isinstance(props, Mapping) else None
-                if raw.get("title") == title or s_and_r == title:
-                    target = self.by_id.get(":".join((*path, raw_id)))
-                    for w in target.widgets if target else []:
-                        if w.name == wname:
-                            value = w.value
-                            return _js_string(value) if not isinstance(value, str) else value
-                    return m.group(0)
+            name, wname = parts
+            found = [n for n in self.order if _props(n.raw).get("Node name for S&R") == name]
+            found = found or [n for n in self.order if n.title == name]
+            if not found:
+                return m.group(0)
+            for w in found[0].widgets:
+                if w.name == wname:
+                    value = "" if w.value is None else _js_string(w.value)
+                    return re.sub(r'[/?<>\\:*|"\x00-\x1f\x7f]', "_", value)
             return m.group(0)
 
         return re.sub(r"%([^%]+)%", sub, text)
@@ -1116,7 +1120,7 @@ class _Converter:
         if w.dynamic_prompts and isinstance(value, str):
             value = process_dynamic_prompt(value, self.rng)
         if w.name == "filename_prefix" and node.class_type in _TEXT_REPLACE_NODES and isinstance(value, str):
-            value = self._replace_text(value, node.graph, node.path)
+            value = self._replace_text(value)
         return {"__value__": value} if isinstance(value, list) else value
 
     def serialise(self) -> dict[str, Any]:
