@@ -378,3 +378,18 @@ def test_a_fresh_cache_costs_no_request(sandbox: Any, tmp_path: Path) -> None:
         get_inventory(client, state=tmp_path)
         defs = load_node_defs(client, state=tmp_path)
         assert seen == [] and "KSampler" in defs  # /object_info fetched once, reused
+
+
+def test_check_finds_missing_textual_inversion_embeddings() -> None:
+    inv = _inventory(
+        nodes={"CLIPTextEncode": "nodes"},
+        models={"embeddings": ("present.safetensors", "sub/deep.pt")},
+    )
+    text = (
+        "a cat, embedding:EasyNegative, (embedding:bad_hands:1.2)\n"
+        "embedding:present noembedding:x embedding:sub/deep"
+    )
+    report = check_workflow({"6": {"class_type": "CLIPTextEncode", "inputs": {"text": text}}}, inv)
+    missing = [(p.value, p.folder, p.input_name) for p in report.problems]
+    assert missing == [("EasyNegative", "embeddings", "text"), ("bad_hands", "embeddings", "text")]
+    assert "models/embeddings/" in report.problems[0].message

@@ -784,6 +784,32 @@ def _ui_nodes(workflow: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]
 _FILE_EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,11}$")
 
 
+# ComfyUI's tokenizer (comfy/sd1_clip.py): "embedding:NAME" at the start of the text or after a
+# space/newline; "(embedding:NAME:1.2)" after weight parsing; NAME is one word, trailing commas
+# dropped; the file is NAME or NAME + .safetensors/.pt/.bin in an embeddings folder.
+_EMBEDDING = re.compile(r"(?:^|[\s(])embedding:(\S+)")
+
+
+def _embedding_names(text: str) -> list[str]:
+    if "embedding:" not in text:
+        return []
+    names = []
+    for raw in _EMBEDDING.findall(text):
+        name = re.sub(r"(:[0-9.]+)?\)*$", "", raw.rstrip(",")).rstrip(",")
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _has_embedding(inventory: Inventory, name: str) -> bool:
+    name = name.replace("\\", "/")
+    files = {f.replace("\\", "/") for f in inventory.models.get("embeddings", ())}
+    candidates = {name, *(name + ext for ext in (".safetensors", ".pt", ".bin"))}
+    if files & candidates:
+        return True
+    return name in inventory.embeddings or os.path.splitext(name)[0] in inventory.embeddings
+
+
 def _virtual_types() -> frozenset[str]:
     """Frontend-only node types of a UI workflow (never in /object_info, even when installed)."""
     from comfyctl.workflow.convert import VIRTUAL_NODE_TYPES
@@ -856,6 +882,21 @@ def check_workflow(
         for input_name, value in values:
             if not isinstance(value, str) or isinstance(value, bool):
                 continue
+            for name in _embedding_names(value):
+                if not _has_embedding(inventory, name):
+                    problems.append(
+                        CheckProblem(
+                            "missing_model",
+                            f"node {node_id} ({cls})"
+                            + (f" input {input_name!r}" if input_name else "")
+                            + f": embedding {name!r} is missing: put it in models/embeddings/",
+                            node_id,
+                            cls,
+                            input_name,
+                            name,
+                            folder="embeddings",
+                        )
+                    )
             folder = model_folder(cls, input_name, value)
             if not (looks_like_model_file(value) or (folder is not None and _FILE_EXT.search(value))):
                 continue  # not a file name (a loader's "pixel_space", a dtype or type combo)
