@@ -829,8 +829,9 @@ def check_workflow(
 
     Missing node types get the package that likely provides them (the UI file's own ``cnr_id`` /
     ``aux_id`` node properties, then ``known_packages``, then the built-in map of popular
-    packages); missing model files get their folder; a GPU with less than ``low_vram`` bytes
-    free gives a ``low_vram`` warning.
+    packages); missing model files get their folder (loader inputs, values that look like model
+    files, ``embedding:NAME`` in prompt texts); a GPU with less than ``low_vram`` bytes free gives
+    a ``low_vram`` warning. Muted, bypassed and frontend-only UI nodes are skipped.
 
     Raises:
         WorkflowError: ``workflow`` is neither format.
