@@ -13,6 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
 
 from comfyctl.testing import Sandbox
 from sandbox_helpers import HTTP, Socket, is_done, submit, workflow
@@ -410,15 +411,24 @@ def test_route_fault_500_then_recovers(sandbox: Sandbox) -> None:
 
 
 def test_route_fault_slow_and_hanging(sandbox: Sandbox) -> None:
-    sandbox.faults.route("/system_stats", delay=0.3, times=1)
-    started = time.monotonic()
-    assert HTTP.get(sandbox.url + "/system_stats").status_code == 200
-    assert time.monotonic() - started >= 0.3
+    sandbox.faults.route("/system_stats", delay=0.5, times=2)
+    with pytest.raises(httpx.ReadTimeout):  # slower than the client's patience...
+        HTTP.get(sandbox.url + "/system_stats", timeout=0.1)
+    assert HTTP.get(sandbox.url + "/system_stats", timeout=5).status_code == 200  # ...but it does answer
+    assert HTTP.get(sandbox.url + "/system_stats", timeout=0.5).status_code == 200  # times=2 used up
     sandbox.faults.route("/queue", hang=True)
     with pytest.raises(httpx.ReadTimeout):
         HTTP.get(sandbox.url + "/queue", timeout=0.3)
     sandbox.faults.clear()
     assert HTTP.get(sandbox.url + "/queue").status_code == 200
+
+
+def test_slow_websocket_connect(sandbox: Sandbox) -> None:
+    sandbox.faults.route("/ws", delay=0.5, times=1)
+    with pytest.raises(TimeoutError):
+        connect(sandbox.ws_url + "?clientId=slow", open_timeout=0.1)
+    with Socket(sandbox.url, "slow") as ws:
+        assert ws.recv()["type"] == "status"
 
 
 def test_block_websocket(sandbox: Sandbox) -> None:
