@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from typing import Any
 
 import click
 
-from comfyctl.cli._common import ComfyGroup, command, emit, state
+from comfyctl.cli._common import ComfyGroup, command, emit, info, state
 from comfyctl.errors import UsageError
 
 __all__ = ["free", "models", "nodes", "status"]
@@ -149,6 +148,8 @@ def nodes_ls(pattern: str | None) -> None:
     def human() -> None:
         for item in found:
             click.echo(f"{item['class_type']:<40} {item['category']}")
+        if not found:
+            info(f"no node class matches {pattern!r}")
 
     emit({"nodes": found, "count": len(found)}, human)
 
@@ -169,6 +170,8 @@ def nodes_show(class_type: str) -> None:
     """
     defs = state().client.node_defs()
     if class_type not in defs:
+        import difflib
+
         close = difflib.get_close_matches(class_type, list(defs), n=3)
         raise UsageError(
             f"no node class {class_type!r} on the server",
@@ -240,4 +243,7 @@ def models(folder: str | None) -> None:
         emit({"folders": folders}, lambda: click.echo("\n".join(folders)))
         return
     files = client.models(folder)
-    emit({"folder": folder, "files": files}, lambda: click.echo("\n".join(files)) if files else None)
+    emit(
+        {"folder": folder, "files": files},
+        lambda: click.echo("\n".join(files)) if files else info(f"no files in {folder}"),
+    )
