@@ -381,3 +381,30 @@ def test_view_to_stdout(sandbox: Any, demo_file: Path) -> None:
 
     res = CliRunner().invoke(cli, ["--url", sandbox.url, "view", name, "-o", "-"])
     assert res.exit_code == 0 and res.stdout_bytes == out.content
+
+
+def test_seed_fixed_and_random(sandbox: Any, tmp_path: Path) -> None:
+    wf = tmp_path / "seed.json"
+    wf.write_text(
+        json.dumps(
+            {
+                "1": {"class_type": "RandomNoise", "inputs": {"noise_seed": 0}},
+                "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+            }
+        )
+    )
+    fixed = invoke("--json", "run", wf, "--seed", "1234", url=sandbox.url).json()
+    assert fixed["texts"]["2"]  # text outputs are part of the result
+    seeds = []
+    with Client(sandbox.url) as c:
+        entry = c.history_entry(fixed["prompt_id"])
+        assert entry is not None and entry["prompt"][2]["1"]["inputs"]["noise_seed"] == 1234
+        for _ in range(2):
+            pid = invoke("run", wf, "--seed", "random", "--no-wait", url=sandbox.url).stdout.strip()
+            c.attach(pid).wait(timeout=30)
+            entry = c.history_entry(pid)
+            assert entry is not None
+            seeds.append(entry["prompt"][2]["1"]["inputs"]["noise_seed"])
+    assert seeds[0] != seeds[1] and 1234 not in seeds
+    text = invoke("run", wf, "--seed", "5", url=sandbox.url).stdout
+    assert "text from node 2:" in text
