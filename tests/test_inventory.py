@@ -111,6 +111,21 @@ def comfy_dir(tmp_path: Path) -> Path:
     _write(
         nodes / "single_file.py", 'NODE_CLASS_MAPPINGS: dict = dict(SingleA=object, **{"SingleB": object})\n'
     )
+    _write(
+        nodes / "kj_style/__init__.py",
+        """
+        NODE_CONFIG = {"KJOne": {"class": object, "name": "One"}, "KJTwo": {"class": object}}
+
+        def generate_node_mappings(config):
+            return {k: v["class"] for k, v in config.items()}, {}
+
+        NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = generate_node_mappings(NODE_CONFIG)
+        """,
+    )
+    _write(
+        nodes / "tuple_style.py",
+        'NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {"TupA": 1}, {"TupA": "A"}\n',
+    )
     _write(nodes / "old.disabled/__init__.py", 'NODE_CLASS_MAPPINGS = {"Disabled": object}\n')
     _write(nodes / "broken/__init__.py", "def (:\n")
     marker = tmp_path / "EXECUTED"
@@ -145,6 +160,8 @@ def test_offline_scan_reads_models_yaml_and_custom_nodes_without_running_them(co
         "PackSubscript",
     }
     assert inv.nodes["V3Node"] == "custom_nodes.v3_pack"
+    assert inv.custom_nodes["kj_style"]["nodes"] == ["KJOne", "KJTwo"]  # built from a config dict
+    assert inv.custom_nodes["tuple_style"]["nodes"] == ["TupA"]
     assert inv.nodes["SingleA"] == inv.nodes["SingleB"] == "custom_nodes.single_file"
     assert inv.nodes["ExtraNode"] == "custom_nodes.extra_pack"  # custom_nodes path from the YAML
     assert inv.nodes["Evil"] == "custom_nodes.evil" and not (comfy_dir.parent / "EXECUTED").exists()

@@ -621,6 +621,17 @@ def _str_keys(node: ast.AST, names: Mapping[str, ast.AST], depth: int = 0) -> li
     return []
 
 
+def _call_keys(node: ast.AST, names: Mapping[str, ast.AST]) -> list[str]:
+    """``build_mappings(NODE_CONFIG)``: the keys of dict arguments (the config is keyed by class
+    name in every pack seen doing this, e.g. KJNodes)."""
+    if not isinstance(node, ast.Call):
+        return []
+    keys: list[str] = []
+    for arg in [*node.args, *(kw.value for kw in node.keywords)]:
+        keys += _str_keys(arg, names)
+    return keys
+
+
 def _is_mapping_target(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id == "NODE_CLASS_MAPPINGS"
 
@@ -645,7 +656,14 @@ def _classes_in(tree: ast.Module) -> list[str]:
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 if _is_mapping_target(t):
-                    found += _str_keys(node.value, names)
+                    found += _str_keys(node.value, names) or _call_keys(node.value, names)
+                elif isinstance(t, ast.Tuple) and any(_is_mapping_target(e) for e in t.elts):
+                    # NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {...}, {...} / = build(CONFIG)
+                    i = next(i for i, e in enumerate(t.elts) if _is_mapping_target(e))
+                    if isinstance(node.value, ast.Tuple) and len(node.value.elts) == len(t.elts):
+                        found += _str_keys(node.value.elts[i], names)
+                    else:
+                        found += _call_keys(node.value, names)
                 elif (  # NODE_CLASS_MAPPINGS["X"] = Cls
                     isinstance(t, ast.Subscript)
                     and _is_mapping_target(t.value)
