@@ -137,3 +137,24 @@ def test_list_params_reports_types_choices_and_ranges() -> None:
     }
     assert list(params)[:2] == ["1.ckpt_name", "2.text"]  # natural node-id order
     assert json.loads(json.dumps(seed.to_dict()))["ref"] == "5.seed"
+
+
+def test_ui_params_keep_a_saved_graph_consistent_with_the_prompt() -> None:
+    from comfyctl.workflow import set_ui_params, to_api
+
+    ui = json.loads((FIXTURES / "ui2api" / "edge_control_after_generate.ui.json").read_text())
+    sets = [
+        "KSampler.steps=33",
+        "Positive.text=a dog",
+        "5.sampler_name=dpmpp_2m",
+        "KSampler (Advanced).noise_seed=5",
+    ]
+    new = set_ui_params(ui, sets, defs())
+    assert to_api(new, defs()) == set_params(to_api(ui, defs()), sets, defs())
+    assert next(n for n in new["nodes"] if n["id"] == 5)["widgets_values"][2] == 33  # after seed + control
+    assert ui["nodes"] != new["nodes"]  # a copy
+    with pytest.raises(ParameterError, match="no widget 'model'"):
+        set_ui_params(ui, ["KSampler.model=1"], defs())
+    refiner = json.loads((FIXTURES / "ui2api" / "sdxl_refiner_prompt_example.ui.json").read_text())
+    with pytest.raises(ParameterError, match="linked in the graph"):
+        set_ui_params(refiner, ["10.steps=3"], defs())

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from comfyctl.errors import ComfyError
 from comfyctl.nodedefs import NodeDefs
-from comfyctl.workflow import apply_controls, list_params, load, set_params, set_seeds, to_api
+from comfyctl.workflow import apply_controls, list_params, load, set_params, set_seeds, set_ui_params, to_api
 from conftest import FIXTURES
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,6 +94,7 @@ def test_mutated_ui_graphs(doc: Any) -> None:
     _ok_or_ours(lambda: load(json.dumps(doc, allow_nan=True)))
     _ok_or_ours(lambda: apply_controls(doc, defs(), seed="random"))
     _ok_or_ours(lambda: apply_controls(doc, defs()))
+    _ok_or_ours(lambda: set_ui_params(doc, ["KSampler.seed=5", "1.image=x.png", "5.text=hi"], defs()))
 
 
 @SETTINGS
@@ -114,6 +115,7 @@ def test_random_json_everywhere(doc: Any) -> None:
     _ok_or_ours(lambda: list_params(doc))
     _ok_or_ours(lambda: set_params(doc, ["a.b=1"]))
     _ok_or_ours(lambda: apply_controls(doc, defs()))
+    _ok_or_ours(lambda: set_ui_params(doc, ["a.b=1"], defs()))
 
 
 @SETTINGS

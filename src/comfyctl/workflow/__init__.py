@@ -28,6 +28,7 @@ from comfyctl.workflow.params import (
     list_params,
     set_param,
     set_params,
+    set_ui_params,
 )
 from comfyctl.workflow.seeds import SeedChoice, apply_controls, next_value, seed_inputs, set_seeds
 
@@ -52,6 +53,7 @@ __all__ = [
     "set_param",
     "set_params",
     "set_seeds",
+    "set_ui_params",
     "to_api",
     "validate_prompt",
 ]

@@ -9,11 +9,13 @@ type is the guide.
 
 These functions work on API-format prompts. A UI-format graph is converted first
 (:func:`comfyctl.workflow.convert.to_api`); the resulting ids (``"8:2"`` inside subgraphs) are the
-ones to use.
+ones to use. :func:`set_ui_params` applies the same assignments to a UI graph's top-level widgets,
+so a saved UI can stay consistent with what was sent.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -24,7 +26,16 @@ from typing import Any
 from comfyctl.errors import ParameterError
 from comfyctl.nodedefs import InputSpec, NodeDefs
 
-__all__ = ["Param", "coerce_value", "find_node", "get_param", "list_params", "set_param", "set_params"]
+__all__ = [
+    "Param",
+    "coerce_value",
+    "find_node",
+    "get_param",
+    "list_params",
+    "set_param",
+    "set_params",
+    "set_ui_params",
+]
 
 _TRUE = frozenset({"true", "1", "yes", "on", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "n"})
@@ -289,6 +300,98 @@ def list_params(
                 )
             )
     return params
+
+
+def set_ui_params(
+    ui: Mapping[str, Any], assignments: Iterable[str], defs: NodeDefs, *, unlink: bool = False
+) -> dict[str, Any]:
+    """Apply ``"NODE.INPUT=VALUE"`` to the widgets of a UI graph's top-level nodes; returns a copy.
+
+    Keeps a saved UI consistent with the API prompt sent (``set_params`` on the converted prompt
+    gives the same values). NODE is a node id, title (or display name) or type, as for
+    :func:`set_params`; INPUT a widget of that node. Nodes inside subgraphs are not reachable here:
+    set those on the converted prompt (ids like ``"8:2"``).
+
+    Raises:
+        ParameterError: unknown/ambiguous node or widget, a bad value, or a widget whose input is
+            linked (the link would win over the value).
+    """
+    if not isinstance(ui, Mapping) or not isinstance(ui.get("nodes"), list):
+        raise ParameterError("set_ui_params needs a UI-format graph (with 'nodes')")
+    try:
+        return _set_ui_params(ui, assignments, defs, unlink)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ParameterError(f"the workflow is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def _set_ui_params(
+    ui: Mapping[str, Any], assignments: Iterable[str], defs: NodeDefs, unlink: bool
+) -> dict[str, Any]:
+    from comfyctl.workflow.convert import _widget_layout  # the converter's widget model
+
+    graph = copy.deepcopy(dict(ui))
+    nodes = {
+        str(n.get("id")): n for n in graph["nodes"] if isinstance(n, dict) and isinstance(n.get("type"), str)
+    }
+    layouts: dict[str, list[Any]] = {}
+    view: dict[str, Any] = {}
+    for node_id, raw in nodes.items():
+        cls = raw["type"]
+        if cls not in defs:
+            continue
+        layout = _widget_layout(defs[cls], raw.get("widgets_values"))
+        if layout is None:
+            continue
+        layouts[node_id] = layout
+        title = (
+            raw.get("title")
+            if isinstance(raw.get("title"), str) and raw.get("title")
+            else defs[cls].display_name
+        )
+        widgets = {w.name: w.value for w in layout if w.to_api}
+        view[node_id] = {"class_type": cls, "_meta": {"title": title}, "inputs": widgets}
+    for item in assignments:
+        if not isinstance(item, str) or "=" not in item:
+            raise ParameterError(f"{item!r} is not NODE.INPUT=VALUE (e.g. 'KSampler.steps=30')")
+        ref, _, text = item.partition("=")
+        node_id, input_name = _split(view, ref.strip())
+        raw = nodes[node_id]
+        widget = next((w for w in layouts[node_id] if w.name == input_name and w.to_api), None)
+        if widget is None:
+            raise ParameterError(
+                f"node {_describe(node_id, view[node_id])} has no widget {input_name!r}; "
+                f"it has: {', '.join(view[node_id]['inputs']) or 'none'}",
+                details={"node_id": node_id, "inputs": list(view[node_id]["inputs"])},
+            )
+        linked = any(
+            isinstance(i, Mapping) and i.get("name") == input_name and i.get("link") is not None
+            for i in raw.get("inputs") or []
+        )
+        if linked and not unlink:
+            raise ParameterError(
+                f"input {input_name!r} of node {_describe(node_id, view[node_id])} is linked in the graph; "
+                "its widget value would be ignored",
+                hint="disconnect it in the editor, or set it on the converted API prompt",
+                details={"node_id": node_id, "input_name": input_name},
+            )
+        spec = defs[raw["type"]].input(input_name)
+        value = coerce_value(
+            spec, text, current=widget.value, from_string=True, where=f"{node_id}.{input_name}"
+        )
+        if isinstance(value, Mapping) and set(value) == {"__value__"}:
+            value = value["__value__"]  # the UI stores list values bare
+        values = raw.get("widgets_values")
+        if not isinstance(values, list):
+            values = raw["widgets_values"] = [w.value for w in layouts[node_id] if w.saved]
+        index = widget.index
+        if index is None:  # a widget past the saved values: store the defaults up to it
+            saved = [w for w in layouts[node_id] if w.saved]
+            values.extend(w.value for w in saved[len(values) :])
+            index = saved.index(widget)
+        values[index] = value
+        widget.value = value
+        view[node_id]["inputs"][input_name] = value
+    return graph
 
 
 # ---------------------------------------------------------------------------------------------
