@@ -6,8 +6,11 @@ Valid cases run on the server, so they are tiny (8×8 images, core nodes, no mod
 
 from __future__ import annotations
 
+import copy
 import json
+import random
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +233,82 @@ def test_fixture_workflows_still_accepted(server: httpx.Client, live_defs: NodeD
     answer = server.post("/prompt", json={"prompt": prompt})
     assert answer.status_code == 200 and answer.json()["node_errors"] == {}
     assert validate(prompt, live_defs).ok
+
+
+_VALUES = [
+    0,
+    -1,
+    1,
+    2**64,
+    "x",
+    "",
+    "1",
+    "0",
+    1.5,
+    True,
+    None,
+    {"__value__": [1]},
+    {"a": 1},
+    [],
+    ["1"],
+    ["99", 0],
+    [1, 0],
+    ["1", "0"],
+    ["1", 9],
+    "area",
+    "example.png",
+    99999,
+]
+
+
+def _mutants(count: int, seed: int) -> list[dict[str, Any]]:
+    """Small cheap workflows with 1-3 random edits each (deterministic)."""
+    rng = random.Random(seed)
+    bases = [
+        json.loads((FIXTURES / "workflows" / name).read_text())
+        for name in ("success.json", "dynamic_inputs.json", "binary_small.json")
+    ]
+    out = []
+    for _ in range(count):
+        prompt = copy.deepcopy(rng.choice(bases))
+        ids = list(prompt)
+        for _ in range(rng.randint(1, 3)):
+            node = prompt.get(rng.choice(ids))
+            action = rng.randint(0, 4)
+            if node is None or not node["inputs"]:
+                continue
+            name = rng.choice(list(node["inputs"]))
+            if action == 0:
+                del node["inputs"][name]
+            elif action == 1:
+                node["inputs"][name] = rng.choice(_VALUES)
+            elif action == 2:
+                node["inputs"][name] = [rng.choice(ids), rng.choice([0, 1, 2, "0"])]  # may form a cycle
+            elif action == 3:
+                node["class_type"] = rng.choice([n["class_type"] for n in prompt.values()])
+            else:
+                prompt.pop(rng.choice(ids), None)
+        out.append(prompt)
+    return out
+
+
+def test_mutated_workflows_agree(server: httpx.Client, live_defs: NodeDefs) -> None:
+    """Random edits of real workflows: same status and error type; same errors per input when no
+    exception is involved (an exception stops a node's checks at a point that depends on the
+    server's set order, so which other errors get reported then varies run to run)."""
+    files = set(live_defs["LoadImage"].input("image").choices or ())  # type: ignore[union-attr]
+    validators = {"LoadImage": file_validator("image", files.__contains__)}
+    for prompt in _mutants(40, seed=20261128):
+        body = {"prompt": prompt, "prompt_id": f"comfyctl-live-{uuid.uuid4().hex}"}
+        answer = server.post("/prompt", json=body)
+        if answer.status_code == 200:  # accepted: keep the shared server's queue short
+            server.post("/queue", json={"delete": [body["prompt_id"]]})
+        ours = validate_request(body, live_defs, custom_validators=validators)
+        assert ours.status == answer.status_code, (prompt, answer.text)
+        if answer.status_code == 500:
+            continue
+        real = answer.json()
+        assert (ours.body.get("error") or {}).get("type") == (real.get("error") or {}).get("type"), prompt
+        kinds = {t for _, t, _ in per_input(real) | per_input(ours.body)}
+        if not any(t.startswith("exception") for t in kinds):
+            assert per_input(ours.body) == per_input(real), prompt
