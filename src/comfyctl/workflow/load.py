@@ -246,9 +246,14 @@ def _from_image(data: bytes, source: str) -> LoadedWorkflow:
         if detect_format(api, f"{source} (embedded prompt)") != "api":
             raise WorkflowError(f"{source}: the embedded 'prompt' is not an API workflow")
     if "workflow" in meta:
-        ui = _parse_json(meta["workflow"], f"{source} (embedded workflow)")
-        if not isinstance(ui, Mapping):
-            raise WorkflowError(f"{source}: the embedded 'workflow' is {_json_kind(ui)}, not an object")
+        try:
+            ui = _parse_json(meta["workflow"], f"{source} (embedded workflow)")
+            if not isinstance(ui, Mapping):
+                raise WorkflowError(f"{source}: the embedded 'workflow' is {_json_kind(ui)}, not an object")
+        except WorkflowError:
+            if api is None:
+                raise
+            ui = None  # the prompt is what ran; a broken editor graph beside it is not fatal
     if api is None and ui is None:
         raise WorkflowError(
             f"{source} has no ComfyUI workflow in it (no 'prompt' or 'workflow' metadata)",
