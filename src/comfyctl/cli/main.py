@@ -116,11 +116,12 @@ def _report(exc: BaseException, st: State) -> int:
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
     if isinstance(exc, ComfyError):
-        lines = (
+        texts = (
             [p.get("text") or p.get("message", "") for p in exc.problems]
             if isinstance(exc, ValidationError)
             else []
         )
+        lines = [t for t in texts if t and t not in exc.message]  # one line per problem, none twice
         advice = _advice(exc)
         details = dict(exc.details)
         hint = exc.hint
