@@ -263,3 +263,20 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> None
     monkeypatch.setattr(server_cmds, "_gib", interrupted)
     out = invoke("status", url=sandbox.url)
     assert out.code == 130 and "Traceback" not in out.stderr
+
+
+def test_definitions_fall_back_to_the_inventory_cache(tmp_path: Path, fixtures_dir: Path) -> None:
+    """Server down: workflow convert/validate and run use the inventory cache for that server."""
+    ui = fixtures_dir / "ui2api" / "edge_reroute_chain.ui.json"
+    with Sandbox(root=tmp_path / "sb") as sb:
+        url = sb.url
+        assert invoke("inventory", "--refresh", url=url).code == 0
+    out = invoke("workflow", "convert", ui, url=url)
+    assert out.code == 0, out.stderr
+    assert set(json.loads(out.stdout)) == set(
+        json.loads(ui.with_name("edge_reroute_chain.api.json").read_text())
+    )
+    assert invoke("workflow", "validate", ui, url=url).code == 0
+    saved = invoke("run", ui, "--name", "cached", url=url)
+    _assert_one_error(saved, 3)
+    assert (tmp_path / "projects" / "default" / "workflows" / "cached.ui.json").is_file()
