@@ -10,8 +10,15 @@ boundaries. We reproduce that model in plain data:
   inputs the frontend's extensions add, such as the image-upload button), with the hidden
   ``control_after_generate`` / ``control_filter_list`` values after seed-like widgets, and
   ``widgets_values`` is assigned to them in sequence, skipping widgets that are not saved;
-* the inputs of a node are the saved input slots (links), and a link is resolved exactly like
+* a node's inputs are rebuilt in the frontend's constructor order (sockets, then one socket per
+  widget; for a subgraph instance, one per subgraph input) and merged with the saved slots by
+  name; a link is followed from the slot that holds it (``fixLinkInputSlots`` runs after every
+  load, so a stale ``target_slot`` never matters), and resolved exactly like
   ``ExecutableNodeDTO.resolveInput`` / ``resolveOutput`` (bypass type matching included);
+* before serialising, PrimitiveNodes push their value into their targets (``applyToGraph``) and
+  subgraph instances copy promoted values into the inner widgets (``SubgraphNode.serialize``);
+  values then go through the same transforms (dynamic prompts ``{a|b}`` and comment stripping,
+  ``%date:…%`` / ``%Node.widget%`` in save-node prefixes, ``{"__value__": [...]}`` for lists);
 * inputs that point at nodes left out of the prompt (muted) are removed at the end, as the
   frontend does.
 
@@ -547,7 +554,7 @@ class _Exec:
     path: tuple[str, ...]
     graph: _Graph
     raw: Mapping[str, Any]
-    kind: str  # "node", "virtual", "subgraph", "group"
+    kind: str  # "node", "virtual", "subgraph", "group", or "unknown" (muted/bypassed, type unknown)
     mode: int
     title: str
     class_type: str | None = None
