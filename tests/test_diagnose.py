@@ -250,6 +250,14 @@ def test_model_folders_and_packages() -> None:
         hint = package_for(cls)
         assert hint is not None and hint.name == pkg, cls
     assert package_for("KSampler") is None
+    assert package_for("SAMDetectorCombined").name == "ComfyUI-Impact-Pack"  # type: ignore[union-attr]
+
+
+def test_no_core_node_is_attributed_to_a_custom_package(fixtures_dir: Path) -> None:
+    info = _load(fixtures_dir, "object_info.json")
+    core = [c for c, d in info.items() if not d["python_module"].startswith("custom_nodes.")]
+    assert len(core) > 500
+    assert [(c, package_for(c)) for c in core if package_for(c) is not None] == []
 
 
 def test_offline_validation_problems_get_the_same_advice(fixtures_dir: Path) -> None:

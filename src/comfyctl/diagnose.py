@@ -152,8 +152,9 @@ _PACKAGES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (r"^UltralyticsDetectorProvider$", "ComfyUI-Impact-Subpack", "ltdrdata/ComfyUI-Impact-Subpack"),
         (r"//Inspire$", "ComfyUI-Inspire-Pack", "ltdrdata/ComfyUI-Inspire-Pack"),
         (
-            r"^(Impact|SEGS|FaceDetailer|Detailer|BboxDetector|SegmDetector|SAMLoader|ToDetailerPipe|"
-            r"FromDetailerPipe|ToBasicPipe|FromBasicPipe|MaskToSEGS|SEGSTo|ImpactWildcard)",
+            r"^(Impact|SEGS|FaceDetailer|Detailer|BboxDetector|SegmDetector|SAMLoader|SAMDetector|ToDetailerPipe|"
+            r"FromDetailerPipe|ToBasicPipe|FromBasicPipe|MaskToSEGS|SEGSTo|ImpactWildcard|EmptySegs)|SEGS|"
+            r"(DetectorProvider|HookProvider|UpscalerProvider(Pipe)?|DetailerPipe(SDXL)?|BasicPipe|ForEach)$",
             "ComfyUI-Impact-Pack",
             "ltdrdata/ComfyUI-Impact-Pack",
         ),
