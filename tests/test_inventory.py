@@ -321,6 +321,7 @@ def test_check_ui_workflow_uses_the_files_own_package_ids_and_widget_values() ->
             {"id": 7, "type": "Reroute"},
             {"id": 8, "type": "UNETLoader", "widgets_values": ["flux.safetensors", "fp8_e4m3fn"]},
             {"id": 9, "type": "Fast Groups Bypasser (rgthree)"},  # frontend-only
+            {"id": 13, "type": "BrandNewCoreNode", "properties": {"cnr_id": "comfy-core", "ver": "0.9.2"}},
             {"id": 10, "type": "MutedMissing", "mode": 2},  # muted: never sent
             {"id": 11, "type": "BypassedMissing", "mode": 4},
             {"id": 12, "type": "sub-uuid-1"},  # a subgraph instance
@@ -345,7 +346,10 @@ def test_check_ui_workflow_uses_the_files_own_package_ids_and_widget_values() ->
         "FancyNode",
         "UNETLoader",
         "InnerMissing",
+        "BrandNewCoreNode",
     }
+    core = found[("missing_node", "13")]
+    assert core.package == "comfy-core" and "update ComfyUI" in core.message and "0.9.2" in core.message
 
 
 def test_check_warns_about_low_vram_and_rejects_non_workflows() -> None:

@@ -887,6 +887,12 @@ def check_workflow(
             where = (
                 f": install {package}" + (f" (https://github.com/{repo})" if repo else "") if package else ""
             )
+            if cnr == "comfy-core":  # the UI saved it as a core node: the server's ComfyUI is older
+                package, repo = "comfy-core", None
+                ver = props.get("ver")
+                where = f": a core node of ComfyUI {ver or 'newer'}; update ComfyUI" + (
+                    f" (the server runs {inventory.comfyui_version})" if inventory.comfyui_version else ""
+                )
             problems.append(
                 CheckProblem(
                     "missing_node",
