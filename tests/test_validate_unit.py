@@ -11,6 +11,7 @@ from comfyctl.nodedefs import NodeDefs
 from comfyctl.workflow.validate import (
     KNOWN_VALIDATORS,
     TRACEBACK_ROOT,
+    ValidatorSpec,
     file_validator,
     validate_prompt,
     validate_request,
@@ -527,3 +528,29 @@ def test_bodies_are_json(defs: NodeDefs) -> None:
     prompt = {"1": image(width={"a": [1]}), "2": preview(["1", 0]), "3": preview(["9", 0])}
     verdict = validate_prompt(prompt, defs)
     assert json.loads(json.dumps(verdict.body)) == verdict.body
+
+
+def test_validator_spec_describes_a_custom_node(defs: NodeDefs) -> None:
+    # A custom loader that validates "upscale_method" itself: the combo check is skipped for it only.
+    spec = ValidatorSpec("MyScale", ("s", "upscale_method"), ("upscale_method",), default=lambda v: True)
+    scale = {
+        "class_type": "ImageScale",
+        "inputs": {
+            "image": ["1", 0],
+            "upscale_method": "custom",
+            "width": -1,
+            "height": 8,
+            "crop": "disabled",
+        },
+    }
+    verdict = validate_prompt(
+        {"1": image(), "2": scale, "3": preview(["1", 0]), "4": preview(["2", 0])},
+        defs,
+        custom_validators={"ImageScale": spec},
+    )
+    assert [e["type"] for e in errors_of(verdict, "2")] == ["value_smaller_than_min"]
+    failing = ValidatorSpec("MyScale", ("s", "upscale_method"), ("upscale_method",), default=lambda v: "nope")
+    verdict = validate_prompt(
+        {"1": image(), "2": scale, "3": preview(["2", 0])}, defs, custom_validators={"ImageScale": failing}
+    )
+    assert {e["details"] for e in errors_of(verdict, "2")} == {"width", "upscale_method - nope"}

@@ -503,7 +503,7 @@ def _types_compatible(received: Any, expected: Any) -> bool:
 class _Run:
     """One validation run: the server's ``validate_inputs`` recursion and its ``validated`` memo."""
 
-    def __init__(self, prompt: Any, defs: NodeDefs, validators: Mapping[str, Validator]):
+    def __init__(self, prompt: Any, defs: NodeDefs, validators: Mapping[str, Any]):
         self.prompt = prompt
         self.defs = defs
         self.validators = validators
@@ -576,10 +576,14 @@ class _Run:
         nodedef = self.defs[class_type]
         raw = nodedef.raw
         declared = raw.get("input") or {}
-        spec = KNOWN_VALIDATORS.get(class_type)
-        if spec is None and class_type in self.validators:
-            # A validator for a class we know nothing about: treat it as VALIDATE_INPUTS(**kwargs).
-            spec = ValidatorSpec(class_type, ("s",), kwargs=True)
+        custom = self.validators.get(class_type)
+        if isinstance(custom, ValidatorSpec):
+            spec: ValidatorSpec | None = custom  # the caller describes a (custom) node's signature
+        else:
+            spec = KNOWN_VALIDATORS.get(class_type)
+            if spec is None and custom is not None:
+                # A validator for a class we know nothing about: treat it as VALIDATE_INPUTS(**kwargs).
+                spec = ValidatorSpec(class_type, ("s",), kwargs=True)
         v3 = _is_v3(raw)
         if v3:
             try:
@@ -777,6 +781,8 @@ class _Run:
             filtered["input_types"] = received_types
         self.site = "custom"
         fn = self.validators.get(class_type, spec.default)
+        if isinstance(fn, ValidatorSpec):
+            fn = fn.default
         try:
             missing = [a for a in spec.required if a not in filtered]
             if missing:
@@ -829,7 +835,7 @@ def validate_prompt(
     defs: NodeDefs,
     *,
     partial_execution_targets: Sequence[str] | None = None,
-    custom_validators: Mapping[str, Callable[[Mapping[str, Any]], bool | str]] | None = None,
+    custom_validators: Mapping[str, Callable[[Mapping[str, Any]], bool | str] | ValidatorSpec] | None = None,
 ) -> PromptVerdict:
     """Validate an API-format prompt exactly as ComfyUI 0.8.0's ``POST /prompt`` does.
 
@@ -839,7 +845,9 @@ def validate_prompt(
         partial_execution_targets: the request's ``partial_execution_targets`` (output ids to run).
         custom_validators: per class_type, a stand-in for the node's own VALIDATE_INPUTS: it gets
             the inputs the real function would get (links as None) and returns True or an error
-            string. Classes in :data:`KNOWN_VALIDATORS` without one use a built-in stand-in.
+            string. Classes in :data:`KNOWN_VALIDATORS` without one use a built-in stand-in. A
+            :class:`ValidatorSpec` instead describes a custom node's VALIDATE_INPUTS signature
+            (which inputs skip the min/max/combo checks), with its ``default`` as the function.
 
     Returns:
         A :class:`PromptVerdict`; never raises for any input.
