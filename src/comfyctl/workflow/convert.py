@@ -463,6 +463,13 @@ def _props(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     return props if isinstance(props, Mapping) else {}
 
 
+def _is_array_index(key: str) -> bool:
+    """A canonical JS array index ("0", "42"; not "01", "-1" or "8:2")."""
+    return (
+        key.isdigit() and key.isascii() and (key == "0" or not key.startswith("0")) and int(key) < 2**32 - 1
+    )
+
+
 def _mode(raw: Mapping[str, Any]) -> int:
     mode = raw.get("mode")
     return mode if isinstance(mode, int) and not isinstance(mode, bool) else 0
@@ -1130,6 +1137,42 @@ class _Converter:
             value = self._replace_text(value)
         return {"__value__": value} if isinstance(value, list) else value
 
+    def execution_order(self) -> list[_Exec]:
+        """``self.order`` with the top-level nodes in LGraph.computeExecutionOrder order.
+
+        The prompt's node order then matches the frontend's (each subgraph instance or group node
+        followed by its inner nodes, as graphToPrompt collects them).
+        """
+        blocks: dict[str, list[_Exec]] = {}
+        for node in self.order:
+            blocks.setdefault(node.path[0] if node.path else node.local_id, []).append(node)
+        graph = self.root
+        pending = {
+            nid: sum(1 for s in (self.by_id[nid].inputs if nid in self.by_id else _slots(raw, "inputs"))
+                     if s.get("link") is not None)
+            for nid, raw in graph.nodes.items()
+        }  # fmt: skip
+        queue = [nid for nid, count in pending.items() if count == 0]
+        done: list[str] = []
+        seen_links: set[str] = set()
+        while queue:
+            nid = queue.pop(0)
+            done.append(nid)
+            pending.pop(nid, None)
+            for out in _slots(graph.nodes[nid], "outputs"):
+                for link_id in out.get("links") or []:
+                    link = graph.links.get(_key(link_id))
+                    if link is None or link.id in seen_links:
+                        continue
+                    seen_links.add(link.id)
+                    if link.target_id in pending:
+                        pending[link.target_id] -= 1
+                        if pending[link.target_id] == 0:
+                            queue.append(link.target_id)
+        # Nodes never reached (cycles, stale links) follow in id order, as JS iterates integer keys.
+        done += sorted(pending, key=lambda k: (0, int(k)) if k.lstrip("-").isdigit() else (1, 0))
+        return [node for nid in done for node in blocks.get(nid, [])]
+
     def serialise(self) -> dict[str, Any]:
         output: dict[str, Any] = {}
         group_links: dict[str, dict[str, Resolved | None]] = {}
@@ -1140,7 +1183,7 @@ class _Converter:
                 and node.mode not in (_MODE_NEVER, _MODE_BYPASS)
             ):
                 group_links.update(self._group_inner_inputs(node, set()))
-        for node in self.order:
+        for node in self.execution_order():
             if node.kind != "node" or node.mode in (_MODE_NEVER, _MODE_BYPASS):
                 continue
             self.where = f"node {node.id} ({node.class_type})"
@@ -1168,7 +1211,10 @@ class _Converter:
             for name, value in list(entry["inputs"].items()):
                 if isinstance(value, list) and len(value) == 2 and value[0] not in output:
                     del entry["inputs"][name]
-        return output
+        # A JS object lists integer-like keys first, ascending, then the others in insertion order:
+        # that is the order the frontend's JSON has ("3", "10", ..., then "8:2", "8:7:4").
+        index_keys = sorted((k for k in output if _is_array_index(k)), key=int)
+        return {k: output[k] for k in index_keys + [k for k in output if not _is_array_index(k)]}
 
     @staticmethod
     def _as_input(resolved: Resolved) -> Any:
