@@ -189,28 +189,28 @@ class _LiveLine:
 class ProgressDisplay:
     """Draw a :class:`JobProgress` on stderr.
 
-    ``mode``: ``"live"`` (rich, redrawn in place, on a terminal), ``"plain"`` (a line per node, and
-    at most one step line every few seconds, for logs) or ``"off"`` (``--quiet``).
+    ``mode``: ``"live"`` (rich, redrawn in place, on a terminal), ``"plain"`` (occasional lines for
+    logs: on a new node at most once a second, else every few seconds) or ``"off"`` (``--quiet``).
     """
 
+    #: plain mode: a line when the node changes (at most one a second), else one every 5 s
+    PLAIN_NODE_EVERY = 1.0
     PLAIN_EVERY = 5.0
 
     def __init__(self, progress: JobProgress, mode: str):
         self.progress = progress
         self.mode = mode
         self._live: Any = None
-        self._last_plain = 0.0
+        self._last_plain = float("-inf")
         self._last_node: str | None = None
 
     @classmethod
     def for_stderr(cls, progress: JobProgress, *, quiet: bool) -> ProgressDisplay:
+        from comfyctl.cli._common import stderr_is_tty
+
         if quiet:
             return cls(progress, "off")
-        try:
-            tty = sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            tty = False
-        return cls(progress, "live" if tty else "plain")
+        return cls(progress, "live" if stderr_is_tty() else "plain")
 
     def __enter__(self) -> ProgressDisplay:
         if self.mode == "live":
@@ -230,7 +230,8 @@ class ProgressDisplay:
             return  # rich redraws the line on its own refresh thread
         node = self.progress.node
         now = self.progress.clock()
-        if node != self._last_node or now - self._last_plain >= self.PLAIN_EVERY:
+        quiet_for = now - self._last_plain
+        if quiet_for >= self.PLAIN_EVERY or (node != self._last_node and quiet_for >= self.PLAIN_NODE_EVERY):
             self._last_node, self._last_plain = node, now
             if self.progress.finished is None:
                 print(self.progress.line(), file=sys.stderr, flush=True)
