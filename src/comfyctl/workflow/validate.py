@@ -49,20 +49,14 @@ Validator = Callable[[Mapping[str, Any]], Any]
 # ---------------------------------------------------------------------------------------------
 
 
-class _Missing:
-    """Marker for 'argument not passed' (the server's own MISSING default in ComfySoftSwitchNode)."""
-
-
-def _file_loader_default(kind: str) -> Validator:
+def _file_loader_default(values: Mapping[str, Any]) -> bool:
+    """A file loader's check with no file system: only the type check every real one makes first."""
     # folder_paths.exists_annotated_filepath(name) calls name.endswith(...): a non-string value
     # (a linked input arrives as None during validation) raises AttributeError on the real server.
-    def check(values: Mapping[str, Any]) -> bool:
-        for value in values.values():
-            if not isinstance(value, str):
-                raise AttributeError(f"'{type(value).__name__}' object has no attribute 'endswith'")
-        return True
-
-    return check
+    for value in values.values():
+        if not isinstance(value, str):
+            raise AttributeError(f"'{type(value).__name__}' object has no attribute 'endswith'")
+    return True
 
 
 def file_validator(kind: str, exists: Callable[[str], bool]) -> Validator:
@@ -72,10 +66,9 @@ def file_validator(kind: str, exists: Callable[[str], bool]) -> Validator:
     ``exists`` receives the value as sent (it may carry a `` [output]`` annotation or a subfolder).
     Example: ``custom_validators={"LoadImage": file_validator("image", lambda n: (root / n).is_file())}``.
     """
-    type_check = _file_loader_default(kind)
 
     def check(values: Mapping[str, Any]) -> bool | str:
-        type_check(values)
+        _file_loader_default(values)
         for value in values.values():
             if not exists(value):
                 return f"Invalid {kind} file: {value}"
@@ -151,26 +144,24 @@ class ValidatorSpec:
 
 
 def _file_spec(
-    qualname: str, arg: str, kind: str, where: tuple[str, int], *, v3: bool = False, first: str = "s"
+    qualname: str, arg: str, where: tuple[str, int], *, v3: bool = False, first: str = "s"
 ) -> ValidatorSpec:
     source = (where[0], where[1], f"if not folder_paths.exists_annotated_filepath({arg}):")
-    return ValidatorSpec(
-        qualname, (first, arg), (arg,), v3=v3, default=_file_loader_default(kind), source=source
-    )
+    return ValidatorSpec(qualname, (first, arg), (arg,), v3=v3, default=_file_loader_default, source=source)
 
 
 #: Core classes (ComfyUI 0.8.0) that define VALIDATE_INPUTS / validate_inputs, found by reading
 #: nodes.py, comfy_extras/ and comfy_api_nodes/ (subclasses inherit the parent's function).
 KNOWN_VALIDATORS: Mapping[str, ValidatorSpec] = {
-    "LoadImage": _file_spec("LoadImage", "image", "image", ("nodes.py", 1719)),
-    "LoadImageMask": _file_spec("LoadImageMask", "image", "image", ("nodes.py", 1768)),
-    "LoadImageOutput": _file_spec("LoadImageOutput", "image", "image", ("nodes.py", 1719)),
-    "WebcamCapture": _file_spec("WebcamCapture", "image", "image", ("nodes.py", 1719)),
-    "LoadLatent": _file_spec("LoadLatent", "latent", "latent", ("nodes.py", 545)),
+    "LoadImage": _file_spec("LoadImage", "image", ("nodes.py", 1719)),
+    "LoadImageMask": _file_spec("LoadImageMask", "image", ("nodes.py", 1768)),
+    "LoadImageOutput": _file_spec("LoadImageOutput", "image", ("nodes.py", 1719)),
+    "WebcamCapture": _file_spec("WebcamCapture", "image", ("nodes.py", 1719)),
+    "LoadLatent": _file_spec("LoadLatent", "latent", ("nodes.py", 545)),
     "LoadAudio": _file_spec(
         "LoadAudio", "audio", "audio", ("comfy_extras/nodes_audio.py", 287), v3=True, first="cls"
     ),
-    "LoadVideo": _file_spec("LoadVideo", "file", "video", ("comfy_extras/nodes_video.py", 195), v3=True),
+    "LoadVideo": _file_spec("LoadVideo", "file", ("comfy_extras/nodes_video.py", 195), v3=True),
     "ComfySoftSwitchNode": ValidatorSpec(
         "SoftSwitchNode", ("cls", "switch", "on_false", "on_true"), ("switch",), v3=True, default=_soft_switch
     ),
@@ -1438,9 +1429,10 @@ def describe_rejection(
     return _summary(body, problems), problems
 
 
-def _order_key(prompt: Any) -> Callable[[NodeProblem], tuple[int, int]]:
+def _order_key(prompt: Any) -> Callable[[NodeProblem], int]:
+    """Problems in workflow order (the server's follow Python set order); workflow-wide ones last."""
     order = {node_id: i for i, node_id in enumerate(_nodes(prompt))}
-    return lambda p: (order.get(p.get("node_id"), len(order)), 0)
+    return lambda p: order.get(p.get("node_id"), len(order))
 
 
 def _summary(body: Mapping[str, Any], problems: Sequence[NodeProblem]) -> str:
@@ -1491,10 +1483,6 @@ class ValidationReport:
         }
 
 
-def _options_of(spec: Any) -> list[Any] | None:
-    return _choices(spec) if isinstance(spec, list) else None
-
-
 def _with_models(defs: NodeDefs, models: Mapping[str, Sequence[str]], prompt: Mapping[Any, Any]) -> NodeDefs:
     """The definitions with loader combos listing ``models[folder]`` instead of the snapshot's files."""
     patched: dict[str, Any] = {}
@@ -1509,7 +1497,7 @@ def _with_models(defs: NodeDefs, models: Mapping[str, Sequence[str]], prompt: Ma
             specs = dict(declared.get(section) or {})
             for name, spec in specs.items():
                 folder = model_folder(class_type, name)
-                options = _options_of(spec)
+                options = _choices(spec)
                 if not folder or folder not in models or options is None:
                     continue
                 # keep non-file entries the server adds (VAELoader's "pixel_space", "taesd", ...)
