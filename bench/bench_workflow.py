@@ -31,7 +31,8 @@ DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures"
 def _validator() -> Callable[[dict[str, Any], NodeDefs], Any] | None:
     try:
         from comfyctl.workflow.validate import validate
-    except ImportError:  # validation not available in this checkout
+    except Exception as exc:  # validation missing or broken in this checkout: bench conversion alone
+        print(f"(validate unavailable: {type(exc).__name__}: {exc})", file=sys.stderr)
         return None
     return validate
 
