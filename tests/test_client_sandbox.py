@@ -7,6 +7,7 @@ nothing here measures time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from comfyctl.events import (
     QueuePosition,
 )
 from comfyctl.results import OutputFile
+from comfyctl.settings import Settings
 from comfyctl.testing import Sandbox
 
 WORKFLOW = {
@@ -237,6 +239,30 @@ async def test_attach_finished_running_and_unknown(api: Api, sandbox: Sandbox) -
     assert (await api.on(job, "result")).ok
     with pytest.raises(errors.JobLost):
         await api("attach", "never-submitted")
+
+
+async def test_wait_timeout_then_wait_again(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", delay=30, steps=300)
+    job = await api("submit", workflow(60))
+    with pytest.raises(errors.WaitTimeout) as info:
+        await api.on(job, "wait", 0.2)
+    assert info.value.prompt_id == job.prompt_id and info.value.exit_code == 7
+    assert await api.on(job, "cancel") == "interrupted"
+    with pytest.raises(errors.Interrupted):
+        await api.on(job, "wait")
+
+
+async def test_server_gone_for_good_is_unreachable_not_a_hang(tmp_path: Path) -> None:
+    for kind in ("sync", "async"):
+        with Sandbox(root=tmp_path / kind) as sb:
+            settings = dataclasses.replace(Settings.resolve(sb.url), reconnect_timeout=0.3)
+            api = Api(make_client(kind, sb.url, settings=settings))
+            sb.faults.node("2", delay=30, steps=300)
+            job = await api("submit", workflow(61))
+            sb.stop()
+            with pytest.raises(errors.ServerUnreachable):
+                await api.on(job, "wait")
+            await api.close()
 
 
 async def test_restart_losing_the_queue_is_job_lost_not_a_hang(api: Api, sandbox: Sandbox) -> None:

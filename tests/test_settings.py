@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,8 @@ def test_bearer_token_never_in_repr_and_redacted() -> None:
     assert s.request_headers()["Authorization"] == "Bearer tok-123456"
     assert "tok-123456" not in repr(s) and "hdr-secret" not in repr(s)
     assert s.redact("x tok-123456 y hdr-secret") == "x *** y ***"
+    dumped = json.dumps(s.to_dict())
+    assert "tok-123456" not in dumped and "hdr-secret" not in dumped and "X-Key" in dumped
 
 
 @pytest.mark.parametrize(

@@ -428,7 +428,10 @@ class AsyncClient:
             extra_data=extra_data,
             partial_execution_targets=partial_execution_targets,
         )
-        await self._hub.ensure()
+        try:
+            await self._hub.ensure()  # the socket must listen before the prompt can finish
+        except ServerUnreachable:
+            pass  # a proxy may reset WebSocket upgrades only: the POST decides, the job then polls
         self._hub.register(pid)
         try:
             got_id, got_number, node_errors = await self._post_prompt(body, workflow)

@@ -690,7 +690,10 @@ class Client:
             extra_data=extra_data,
             partial_execution_targets=partial_execution_targets,
         )
-        self._hub.ensure()
+        try:
+            self._hub.ensure()  # the socket must listen before the prompt can finish
+        except ServerUnreachable:
+            pass  # a proxy may reset WebSocket upgrades only: the POST decides, the job then polls
         self._hub.register(pid)
         try:
             got_id, got_number, node_errors = self._post_prompt(body, workflow)

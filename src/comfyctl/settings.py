@@ -190,6 +190,18 @@ class Settings:
             text = text.replace(secret, "***")
         return text
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe and redacted: header names only, the token as ``***``."""
+        return {
+            "url": self.url,
+            "token": "***" if self.token else None,
+            "headers": sorted(self.headers),
+            "verify": self.verify,
+            "timeout": self.timeout,
+            "wait_timeout": self.wait_timeout,
+            "config_file": str(self.config_file) if self.config_file else None,
+        }
+
     def __repr__(self) -> str:
         extra = ", token=***" if self.token else ""
         if self.headers:
