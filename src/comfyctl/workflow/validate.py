@@ -158,9 +158,7 @@ KNOWN_VALIDATORS: Mapping[str, ValidatorSpec] = {
     "LoadImageOutput": _file_spec("LoadImageOutput", "image", ("nodes.py", 1719)),
     "WebcamCapture": _file_spec("WebcamCapture", "image", ("nodes.py", 1719)),
     "LoadLatent": _file_spec("LoadLatent", "latent", ("nodes.py", 545)),
-    "LoadAudio": _file_spec(
-        "LoadAudio", "audio", "audio", ("comfy_extras/nodes_audio.py", 287), v3=True, first="cls"
-    ),
+    "LoadAudio": _file_spec("LoadAudio", "audio", ("comfy_extras/nodes_audio.py", 287), v3=True, first="cls"),
     "LoadVideo": _file_spec("LoadVideo", "file", ("comfy_extras/nodes_video.py", 195), v3=True),
     "ComfySoftSwitchNode": ValidatorSpec(
         "SoftSwitchNode", ("cls", "switch", "on_false", "on_true"), ("switch",), v3=True, default=_soft_switch
