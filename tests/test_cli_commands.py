@@ -408,3 +408,21 @@ def test_seed_fixed_and_random(sandbox: Any, tmp_path: Path) -> None:
     assert seeds[0] != seeds[1] and 1234 not in seeds
     text = invoke("run", wf, "--seed", "5", url=sandbox.url).stdout
     assert "text from node 2:" in text
+
+
+def test_remaining_human_and_json_forms(sandbox: Any, demo_file: Path) -> None:
+    ran = invoke("--json", "run", demo_file, url=sandbox.url).json()
+    watched = invoke("watch", ran["prompt_id"], "--json", url=sandbox.url)
+    assert watched.code == 0
+    assert_schema(watched.json(), "result")
+    assert watched.json()["saved"] == [] and all(o["path"] is None for o in watched.json()["outputs"])
+    assert (
+        invoke("history", "rm", ran["prompt_id"], url=sandbox.url).stdout.strip()
+        == f"deleted {ran['prompt_id']}"
+    )
+    sandbox.pause_worker()
+    pid = invoke("run", demo_file, "--no-wait", url=sandbox.url).stdout.strip()
+    rm = invoke("queue", "rm", pid, "other", url=sandbox.url)
+    assert rm.code == 0 and rm.stdout.strip() == f"removed {pid}" and "other is not pending" in rm.stderr
+    models = invoke("models", url=sandbox.url).stdout.split()
+    assert "checkpoints" in models and "loras" in models
