@@ -212,8 +212,43 @@ def _widgets_for_spec(name: str, spec: Any) -> list[_Widget] | None:
     return None
 
 
+_SPEC_CACHE: dict[str, tuple[Any, list[tuple[str, Any]], list[dict[str, Any]]]] = {}
+
+
+def _cached(node_def: NodeDef) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """Per-class ordered specs and constructor input slots (conversion touches each class often)."""
+    hit = _SPEC_CACHE.get(node_def.class_type)
+    if hit is None or hit[0] is not node_def.raw:
+        if len(_SPEC_CACHE) > 4096:
+            _SPEC_CACHE.clear()
+        specs = _compute_ordered_specs(node_def)
+        hit = (node_def.raw, specs, _constructor_slots(specs))
+        _SPEC_CACHE[node_def.class_type] = hit
+    return hit[1], hit[2]
+
+
 def _ordered_specs(node_def: NodeDef) -> list[tuple[str, Any]]:
     """Input specs in the frontend's order, with the inputs its core extensions add."""
+    return _cached(node_def)[0]
+
+
+def _constructor_slots(specs: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """The input slots a new node gets: link sockets first, then one socket per widget input."""
+    ctor: list[dict[str, Any]] = []
+    widget_sockets: list[dict[str, Any]] = []
+    for name, spec in specs:
+        kind, _ = _spec_parts(spec)
+        type_name = "COMBO" if isinstance(kind, (list, tuple)) else str(kind)
+        if _widgets_for_spec(name, spec) is not None:
+            widget_sockets.append({"name": name, "type": type_name, "link": None, "widget": {"name": name}})
+        elif kind == "COMFY_MATCHTYPE_V3":
+            ctor.append({"name": name, "type": "*", "link": None, "dynamic": True})
+        elif kind != "COMFY_AUTOGROW_V3":  # autogrow sockets are the saved ones
+            ctor.append({"name": name, "type": type_name, "link": None})
+    return ctor + widget_sockets
+
+
+def _compute_ordered_specs(node_def: NodeDef) -> list[tuple[str, Any]]:
     declared = node_def.raw.get("input") or {}
     required = dict(declared.get("required") or {})
     optional = dict(declared.get("optional") or {})
@@ -718,29 +753,16 @@ class _Converter:
         """ComfyNode.configure: the inputs are the definition's sockets, then one socket per widget,
         each merged with the saved slot of that name (links), then saved slots it did not know."""
         assert node.node_def is not None
-        ctor: list[dict[str, Any]] = []
-        widget_sockets: list[dict[str, Any]] = []
-        for name, spec in _ordered_specs(node.node_def):
-            kind, _ = _spec_parts(spec)
-            type_name = "COMBO" if isinstance(kind, (list, tuple)) else str(kind)
-            if _widgets_for_spec(name, spec) is not None:
-                widget_sockets.append(
-                    {"name": name, "type": type_name, "link": None, "widget": {"name": name}}
-                )
-            elif kind == "COMFY_MATCHTYPE_V3":
-                ctor.append({"name": name, "type": "*", "link": None, "dynamic": True})
-            elif kind != "COMFY_AUTOGROW_V3":  # autogrow sockets are the saved ones
-                ctor.append({"name": name, "type": type_name, "link": None})
-        ctor += widget_sockets
+        ctor = _cached(node.node_def)[1]
         saved = {s.get("name"): s for s in node.inputs if isinstance(s.get("name"), str)}
         merged = []
         for slot in ctor:
             old = saved.get(slot["name"])
             if old is None:
-                merged.append(slot)
+                merged.append({k: v for k, v in slot.items() if k != "dynamic"})
                 continue
             picked = {k: v for k, v in slot.items() if k in ("name", "type", "widget")}
-            if slot.pop("dynamic", False) and old.get("type"):
+            if slot.get("dynamic") and old.get("type"):
                 picked.pop("type")  # a match-type socket takes the type of what is connected
             merged.append({**old, **picked})
         names = {slot["name"] for slot in ctor}
