@@ -329,3 +329,17 @@ def test_validate_never_raises_on_garbage(defs: NodeDefs) -> None:
         assert not report.ok and report.problems
     ui = validate({"nodes": [{"id": 1}], "links": []}, defs)
     assert "UI-format" in ui.problems[0]["text"]
+
+
+def test_the_out_of_range_link_is_the_one_blamed(defs: NodeDefs) -> None:
+    load = {"class_type": "LoadImage", "inputs": {"image": "example.png"}}
+    blend = {
+        "class_type": "ImageBlend",
+        "inputs": {"image1": ["1", 1], "image2": ["1", 2], "blend_factor": 0.5, "blend_mode": "normal"},
+    }
+    prompt = {"1": load, "2": blend, "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+    body = validate_prompt(prompt, defs).body
+    # image1 -> output 1 (MASK) exists; image2 -> output 2 does not (LoadImage has 2 outputs)
+    _, problems = describe_rejection(body, prompt, defs=defs)
+    assert [p["input_name"] for p in problems if p["type"].startswith("exception")] == ["image2"]
+    assert "links to output 2 of node 1 (LoadImage), which has no such output" in problems[-1]["text"]

@@ -1075,8 +1075,11 @@ def _class_of(prompt: Any, node_id: Any) -> Any:
     return node.get("class_type") if isinstance(node, Mapping) else None
 
 
-def _link_fault(prompt: Any, node_id: Any, exc_type: str, message: str) -> tuple[str | None, str] | None:
+def _link_fault(
+    prompt: Any, node_id: Any, exc_type: str, message: str, defs: NodeDefs | None
+) -> tuple[str | None, str] | None:
     """Find the link in ``node_id``'s inputs that made the server's validation raise, and say why."""
+    out_of_range: list[tuple[str, Any, int]] = []
     node = _nodes(prompt).get(node_id)
     inputs = node.get("inputs") if isinstance(node, Mapping) else None
     if not isinstance(inputs, Mapping):
@@ -1106,20 +1109,32 @@ def _link_fault(prompt: Any, node_id: Any, exc_type: str, message: str) -> tuple
             and type(slot).__name__ in message
         ):
             return name, f"output index {_short(slot)} must be an integer (a link is [node_id, output_index])"
-        if exists and exc_type == "IndexError" and isinstance(slot, int):
-            target_class = _class_of(prompt, target)
-            owner = f"node {target} ({target_class})" if target_class else f"node {target}"
-            return name, f"links to output {slot} of {owner}, which has no such output"
+        if exists and exc_type == "IndexError" and isinstance(slot, int) and not isinstance(slot, bool):
+            out_of_range.append((name, target, slot))
+    if out_of_range:
+        # The server does not say which link; without definitions, blame the highest index.
+        name, target, slot = max(out_of_range, key=lambda c: _slot_rank(c[1], c[2], prompt, defs))
+        target_class = _class_of(prompt, target)
+        owner = f"node {target} ({target_class})" if target_class else f"node {target}"
+        return name, f"links to output {slot} of {owner}, which has no such output"
     return None
 
 
+def _slot_rank(target: Any, slot: int, prompt: Any, defs: NodeDefs | None) -> tuple[bool, int]:
+    class_type = _class_of(prompt, target)
+    if defs is not None and isinstance(class_type, str) and class_type in defs:
+        count = len(defs[class_type].raw.get("output") or ())
+        return (not -count <= slot < count, abs(slot))
+    return (True, abs(slot))
+
+
 def _exception_text(
-    prompt: Any, node_id: Any, class_type: Any, err: Mapping[str, Any]
+    prompt: Any, node_id: Any, class_type: Any, err: Mapping[str, Any], defs: NodeDefs | None
 ) -> tuple[str | None, str]:
     extra = _extra(err)
     exc_type = str(extra.get("exception_type") or "")
     message = str(extra.get("exception_message") or err.get("details") or "")
-    found = _link_fault(prompt, node_id, exc_type, message)
+    found = _link_fault(prompt, node_id, exc_type, message, defs)
     if found is not None:
         return found
     if exc_type == "KeyError" and message == "'inputs'":
@@ -1151,7 +1166,9 @@ def _extra(err: Mapping[str, Any]) -> Mapping[str, Any]:
     return extra if isinstance(extra, Mapping) else {}
 
 
-def _problem(node_id: Any, class_type: Any, err: Mapping[str, Any], prompt: Any) -> NodeProblem:
+def _problem(
+    node_id: Any, class_type: Any, err: Mapping[str, Any], prompt: Any, defs: NodeDefs | None = None
+) -> NodeProblem:
     """One server error dict as a :class:`NodeProblem` with a readable line."""
     kind = str(err.get("type") or "error")
     extra = _extra(err)
@@ -1210,7 +1227,7 @@ def _problem(node_id: Any, class_type: Any, err: Mapping[str, Any], prompt: Any)
             )
     elif kind in ("exception_during_validation", "exception_during_inner_validation"):
         # The server's input_name on inner errors names the downstream input: find the real culprit.
-        name, text = _exception_text(prompt, node_id, class_type, err)
+        name, text = _exception_text(prompt, node_id, class_type, err, defs)
     else:
         text = f"{err.get('message', kind)}: {details}" if details else str(err.get("message", kind))
     return _make_problem(node_id, class_type, kind, err, name, text)
@@ -1389,7 +1406,7 @@ def _cycle_problem(prompt: Any, cycle: list[str]) -> NodeProblem:
 
 
 def describe_rejection(
-    body: Mapping[str, Any], prompt: Mapping[str, Any] | None = None
+    body: Mapping[str, Any], prompt: Mapping[str, Any] | None = None, *, defs: NodeDefs | None = None
 ) -> tuple[str, list[NodeProblem]]:
     """Turn a ``POST /prompt`` answer (real or from :func:`validate_prompt`) into one line plus problems.
 
@@ -1398,6 +1415,7 @@ def describe_rejection(
             500 :class:`PromptVerdict`. Anything else is described, never raised on.
         prompt: the prompt that was sent, when known: it names linked nodes' classes and finds the
             link at fault when the server only reports an exception.
+        defs: the server's node definitions, when at hand: they tell which output index is out of range.
 
     Returns:
         ``(summary, problems)``: one problem per server error, each with a readable ``text`` such
@@ -1416,7 +1434,7 @@ def describe_rejection(
             deps = entry.get("dependent_outputs")
             for err in entry.get("errors") or ():
                 if isinstance(err, Mapping):
-                    problem = _problem(node_id, class_type, err, prompt)
+                    problem = _problem(node_id, class_type, err, prompt, defs)
                     if isinstance(deps, list):
                         problem["dependent_outputs"] = list(deps)
                     problems.append(problem)
@@ -1587,7 +1605,7 @@ def validate(
     )
     if verdict.status == 200 and not verdict.body.get("node_errors"):
         return ValidationReport(True, (), verdict.outputs, verdict, "the workflow is valid")
-    summary, problems = describe_rejection(verdict.body, prompt)
+    summary, problems = describe_rejection(verdict.body, prompt, defs=defs)
     if isinstance(prompt, Mapping) and verdict.status != 500:
         problems = _offline_extras(prompt, defs, verdict, problems, validators, partial_execution_targets)
         problems.sort(key=_order_key(prompt))
@@ -1651,7 +1669,7 @@ def _offline_extras(
                 ],
             )
         for err in errors if not ok else ():
-            problem = _problem(node_id, prompt[node_id].get("class_type"), err, prompt)
+            problem = _problem(node_id, prompt[node_id].get("class_type"), err, prompt, defs)
             key = (problem.get("node_id"), problem.get("type"), problem.get("input_name"))
             if key not in seen:
                 seen.add(key)
