@@ -426,3 +426,15 @@ def test_remaining_human_and_json_forms(sandbox: Any, demo_file: Path) -> None:
     assert rm.code == 0 and rm.stdout.strip() == f"removed {pid}" and "other is not pending" in rm.stderr
     models = invoke("models", url=sandbox.url).stdout.split()
     assert "checkpoints" in models and "loras" in models
+
+
+def test_partial_acceptance_is_reported(sandbox: Any, fixtures_dir: Path, tmp_path: Path) -> None:
+    """A 200 with node_errors (one output invalid, one valid): run warns and reports it."""
+    case = json.loads((fixtures_dir / "errors" / "partial_success_one_output_invalid.json").read_text())
+    wf = tmp_path / "partial.json"
+    wf.write_text(json.dumps(case["request_body"]["prompt"]))
+    out = invoke("run", wf, "--no-validate", url=sandbox.url)
+    assert out.code == 0, out.stderr
+    assert "warning: skipped by the server: node 3 (ImageScale) input 'upscale_method'" in out.stderr
+    doc = invoke("--json", "run", wf, "--no-validate", url=sandbox.url).json()
+    assert list(doc["node_errors"]) == ["3"]

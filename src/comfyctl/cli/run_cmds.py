@@ -204,8 +204,13 @@ def run(
         job = st.client.submit(api, front=front, extra_data=extra)
     except ServerUnreachable as exc:
         raise _saved_offline(exc, api, loaded.ui, project, name or loaded.name) from exc
-    for node_id, err in (job.node_errors or {}).items():
-        info(f"warning: node {node_id} was dropped by the server: {err}")
+    if job.node_errors:
+        # ComfyUI quirk: a 200 may carry node_errors; the outputs behind them are silently skipped
+        from comfyctl.workflow.validate import describe_rejection
+
+        _, problems = describe_rejection({"node_errors": job.node_errors}, api, defs=defs)
+        for problem in problems:
+            info(f"warning: skipped by the server: {problem.get('text') or problem.get('message')}")
     if no_wait:
         emit(
             {"prompt_id": job.prompt_id, "number": job.number, "node_errors": job.node_errors},
@@ -214,6 +219,8 @@ def run(
         return
     result = follow(job, api, defs, events_out=events)
     doc = result_doc(result, save_outputs(result, out))
+    if job.node_errors:
+        doc["node_errors"] = job.node_errors
     if events:
         click.echo(json.dumps({"type": "result", **jsonable(doc)}, ensure_ascii=False))
     else:
