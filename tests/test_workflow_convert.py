@@ -543,3 +543,27 @@ def test_dynamic_combo_without_saved_values_shows_its_first_option() -> None:
     assert (
         "resize_type.multiplier" not in api["1"]["inputs"] and api["1"]["inputs"]["resize_type.width"] == 512
     )
+
+
+def test_control_after_generate_variants_take_their_hidden_values() -> None:
+    # COMBO with a control: control + filter-list values; FLOAT with a control: one value; an INT
+    # named seed whose definition says control_after_generate=False: none (the frontend uses ??).
+    object_info = {
+        "N": {
+            "input": {
+                "required": {
+                    "choice": [["a", "b"], {"control_after_generate": True}],
+                    "f": ["FLOAT", {"control_after_generate": True}],
+                    "seed": ["INT", {"control_after_generate": False}],
+                    "noise_seed": ["INT", {}],
+                    "s": ["STRING", {}],
+                }
+            },
+            "input_order": {"required": ["choice", "f", "seed", "noise_seed", "s"]},
+            "output": [],
+            "display_name": "N",
+        }
+    }
+    values = ["b", "randomize", "", 1.5, "fixed", 7, 8, "increment", "txt"]
+    api = to_api(graph([node(1, "N", wv=values)], []), NodeDefs(object_info))
+    assert api["1"]["inputs"] == {"choice": "b", "f": 1.5, "seed": 7, "noise_seed": 8, "s": "txt"}
