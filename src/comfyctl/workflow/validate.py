@@ -1742,6 +1742,21 @@ def check(
         raise ValidationError(
             report.summary,
             problems=list(report.problems),
+            hint=_hint(report.problems),
             details={"status": report.verdict.status, "outputs": list(report.outputs)},
         )
     return report
+
+
+def _hint(problems: Sequence[NodeProblem]) -> str | None:
+    """What to do next, for the kind of problem that is most likely blocking."""
+    kinds = {p.get("type") for p in problems}
+    if "invalid_prompt" in kinds and any("not installed" in p["text"] for p in problems):
+        return "install the custom node packs that provide these node types, then restart ComfyUI"
+    if "missing_model" in kinds:
+        return "put the model files in the folders named above, or pick installed ones ('comfyctl models FOLDER')"
+    if any("(upload it first)" in p["text"] for p in problems):
+        return "upload the input files first ('comfyctl upload FILE'), then use the name the server returns"
+    if "dependency_cycle" in kinds:
+        return "break the cycle: a node cannot take its input from a node that depends on it"
+    return None  # ValidationError's default hint
