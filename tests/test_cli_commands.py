@@ -438,3 +438,15 @@ def test_partial_acceptance_is_reported(sandbox: Any, fixtures_dir: Path, tmp_pa
     assert "warning: skipped by the server: node 3 (ImageScale) input 'upscale_method'" in out.stderr
     doc = invoke("--json", "run", wf, "--no-validate", url=sandbox.url).json()
     assert list(doc["node_errors"]) == ["3"]
+
+
+def test_run_from_a_png_comfyui_saved(sandbox: Any, demo_file: Path, tmp_path: Path) -> None:
+    first = invoke("--json", "run", demo_file, "-o", tmp_path / "a", url=sandbox.url).json()
+    png = next(p for p in first["saved"] if "original" not in p)
+    again = invoke("--json", "run", png, "--set", "Canvas.width=40", "-o", tmp_path / "b", url=sandbox.url)
+    assert again.code == 0, again.stderr
+    with Client(sandbox.url) as c:
+        entry = c.history_entry(again.json()["prompt_id"])
+        assert entry is not None
+        assert entry["prompt"][2]["1"]["inputs"]["width"] == 40
+        assert set(entry["prompt"][2]) == set(json.loads(demo_file.read_text()))
