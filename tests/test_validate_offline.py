@@ -343,3 +343,19 @@ def test_the_out_of_range_link_is_the_one_blamed(defs: NodeDefs) -> None:
     _, problems = describe_rejection(body, prompt, defs=defs)
     assert [p["input_name"] for p in problems if p["type"].startswith("exception")] == ["image2"]
     assert "links to output 2 of node 1 (LoadImage), which has no such output" in problems[-1]["text"]
+
+
+def test_check_hints_follow_the_problem(defs: NodeDefs) -> None:
+    with pytest.raises(ValidationError) as info:
+        check(sd15(), defs)
+    assert "models" in info.value.hint
+    with pytest.raises(ValidationError) as info:
+        check({"1": {"class_type": "SomePack", "inputs": {}}}, defs)
+    assert "custom node packs" in info.value.hint
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }
+    with pytest.raises(ValidationError) as info:
+        check(prompt, defs)
+    assert info.value.hint == ValidationError.default_hint

@@ -1754,7 +1754,9 @@ def _hint(problems: Sequence[NodeProblem]) -> str | None:
     if "invalid_prompt" in kinds and any("not installed" in p["text"] for p in problems):
         return "install the custom node packs that provide these node types, then restart ComfyUI"
     if "missing_model" in kinds:
-        return "put the model files in the folders named above, or pick installed ones ('comfyctl models FOLDER')"
+        return (
+            "put the model files in the folders named above, or pick installed ones: comfyctl models FOLDER"
+        )
     if any("(upload it first)" in p["text"] for p in problems):
         return "upload the input files first ('comfyctl upload FILE'), then use the name the server returns"
     if "dependency_cycle" in kinds:
