@@ -567,3 +567,10 @@ def test_control_after_generate_variants_take_their_hidden_values() -> None:
     values = ["b", "randomize", "", 1.5, "fixed", 7, 8, "increment", "txt"]
     api = to_api(graph([node(1, "N", wv=values)], []), NodeDefs(object_info))
     assert api["1"]["inputs"] == {"choice": "b", "f": 1.5, "seed": 7, "noise_seed": 8, "s": "txt"}
+
+
+def test_the_prompt_shares_no_objects_with_the_graph() -> None:
+    ui = graph([node(1, "SaveImage", ins=[("images", "IMAGE", None)], wv=[["a", "b"]])], [])
+    api = to_api(ui, defs())
+    api["1"]["inputs"]["filename_prefix"]["__value__"].append("c")
+    assert ui["nodes"][0]["widgets_values"] == [["a", "b"]]

@@ -29,6 +29,7 @@ own JavaScript widgets are unknown to us (their inputs stay link-only).
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import re
@@ -1157,6 +1158,8 @@ class _Converter:
             value = process_dynamic_prompt(value, self.rng)
         if w.name == "filename_prefix" and node.class_type in _TEXT_REPLACE_NODES and isinstance(value, str):
             value = self._replace_text(value)
+        if isinstance(value, (list, dict)):
+            value = copy.deepcopy(value)  # the prompt must not share objects with the UI graph
         return {"__value__": value} if isinstance(value, list) else value
 
     def execution_order(self) -> list[_Exec]:
@@ -1242,6 +1245,7 @@ class _Converter:
     def _as_input(resolved: Resolved) -> Any:
         kind, a, b = resolved
         if kind == "value":
+            a = copy.deepcopy(a) if isinstance(a, (list, dict)) else a
             return {"__value__": a} if isinstance(a, list) else a
         return [str(a), int(b)]
 
