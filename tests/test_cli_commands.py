@@ -450,3 +450,11 @@ def test_run_from_a_png_comfyui_saved(sandbox: Any, demo_file: Path, tmp_path: P
         assert entry is not None
         assert entry["prompt"][2]["1"]["inputs"]["width"] == 40
         assert set(entry["prompt"][2]) == set(json.loads(demo_file.read_text()))
+
+
+@pytest.mark.parametrize("args", [[], ["workflow"], ["history", "--help"]])
+def test_bare_groups_show_their_help(args: list[str]) -> None:
+    out = invoke(*args)
+    assert out.code == (0 if "--help" in args else 2)
+    assert out.stdout.startswith("Usage: comfyctl") and "Commands:" in out.stdout
+    assert "error:" not in out.stderr

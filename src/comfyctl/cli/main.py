@@ -132,6 +132,10 @@ def _report(exc: BaseException, st: State) -> int:
                 hint = advice.steps[0]
         _print_error(st, exc.code, exc.message, hint, details, lines, exc)
         return exc.exit_code
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
+    if no_args and isinstance(exc, no_args) and exc.ctx is not None and not st.json:
+        click.echo(exc.ctx.get_help())  # a bare group: show what it offers (exit 2: nothing was done)
+        return 2
     if isinstance(exc, click.UsageError):
         message = exc.format_message()
         cmd = exc.ctx.command_path if exc.ctx else "comfyctl"
