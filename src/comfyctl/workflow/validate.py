@@ -385,6 +385,9 @@ def _working_copy(prompt: Any) -> Any:
     return out
 
 
+_DYNAMIC_TYPES = frozenset({"COMFY_AUTOGROW_V3", "COMFY_DYNAMICCOMBO_V3", "COMFY_DYNAMICSLOT_V3"})
+
+
 def _is_v3(raw: Mapping[str, Any]) -> bool:
     # V3 node info is a dataclass dumped whole, so it always has output_matchtypes; V1 info never does.
     return "output_matchtypes" in raw
@@ -499,6 +502,8 @@ class _Run:
         self.validated: dict[Any, tuple[bool, list[dict[str, Any]]]] = {}
         self.site = "inputs"  # where the server would be if a Python operation raised now
         self.active: set[Any] = set()  # nodes on the current recursion path
+        self._layouts: dict[str, tuple[Mapping[str, Any], dict[str, tuple[str, Any]]]] = {}
+        self._outputs: dict[Any, Any] = {}
 
     def _enter(self, uid: Any) -> tuple[bool, list[dict[str, Any]]] | None:
         """The memo check at the top of the server's ``validate_inputs``; None means: validate it now."""
@@ -562,9 +567,7 @@ class _Run:
         prompt = self.prompt
         inputs = prompt[uid]["inputs"]
         class_type = prompt[uid]["class_type"]
-        nodedef = self.defs[class_type]
-        raw = nodedef.raw
-        declared = raw.get("input") or {}
+        raw = self.defs[class_type].raw
         custom = self.validators.get(class_type)
         if isinstance(custom, ValidatorSpec):
             spec: ValidatorSpec | None = custom  # the caller describes a (custom) node's signature
@@ -574,32 +577,18 @@ class _Run:
                 # A validator for a class we know nothing about: treat it as VALIDATE_INPUTS(**kwargs).
                 spec = ValidatorSpec(class_type, ("s",), kwargs=True)
         v3 = _is_v3(raw)
-        if v3:
-            try:
-                class_inputs = _finalize_v3(declared, inputs)
-            except Exception as exc:
-                raise _NodeFailed(exc, [_frame("finalize")]) from exc
-        else:
-            class_inputs = declared
+        class_inputs, categories = self._layout(class_type, raw, inputs, v3)
         fn_args: tuple[str, ...] = spec.args if spec else ()
         has_kwargs = bool(spec and spec.kwargs)
         errors: list[dict[str, Any]] = []
         valid = True
         received_types: dict[str, Any] = {}
 
-        names: list[str] = []
-        categories: dict[str, tuple[str, Any]] = {}
-        for section in ("required", "optional"):
-            for name, ispec in (class_inputs.get(section) or {}).items():
-                if name not in categories:
-                    categories[name] = (section, ispec)
-                    names.append(name)
-
         ctx = _NodeContext(inputs, v3, fn_args, has_kwargs, received_types)
         self.site = "contains"
         try:
-            for x in names:
-                outcome = yield from self._input(x, *categories[x], ctx)
+            for x, (category, ispec) in categories.items():
+                outcome = yield from self._input(x, category, ispec, ctx)
                 if outcome is _UPSTREAM_INVALID:
                     valid = False
                 elif outcome is not None:
@@ -735,10 +724,45 @@ class _Run:
             return _UPSTREAM_INVALID
         return _UPSTREAM_INVALID if upstream_ok is False else None
 
+    def _layout(
+        self, class_type: str, raw: Mapping[str, Any], inputs: Any, v3: bool
+    ) -> tuple[Mapping[str, Any], dict[str, tuple[str, Any]]]:
+        """The inputs the server checks for this node (``get_finalized_class_inputs`` for V3), by name.
+
+        Cached per class unless the class has dynamic inputs, whose expansion depends on the node.
+        """
+        cached = self._layouts.get(class_type)
+        if cached is not None:
+            return cached
+        declared = raw.get("input") or {}
+        dynamic = v3 and any(
+            isinstance(spec, list) and spec and spec[0] in _DYNAMIC_TYPES
+            for section in ("required", "optional")
+            for spec in (declared.get(section) or {}).values()
+        )
+        if dynamic:
+            try:
+                class_inputs: Mapping[str, Any] = _finalize_v3(declared, inputs)
+            except Exception as exc:
+                raise _NodeFailed(exc, [_frame("finalize")]) from exc
+        else:
+            class_inputs = declared
+        categories: dict[str, tuple[str, Any]] = {}
+        for section in ("required", "optional"):
+            for name, ispec in (class_inputs.get(section) or {}).items():
+                categories.setdefault(name, (section, ispec))
+        if not dynamic:
+            self._layouts[class_type] = (class_inputs, categories)
+        return class_inputs, categories
+
     def _return_types(self, class_type: Any) -> Any:
-        outputs = self.defs[class_type].raw.get("output") or []
-        # V1 RETURN_TYPES is a tuple, V3's a list: it shows in IndexError/TypeError messages.
-        return list(outputs) if _is_v3(self.defs[class_type].raw) else tuple(outputs)
+        types = self._outputs.get(class_type)
+        if types is None:
+            raw = self.defs[class_type].raw
+            outputs = raw.get("output") or []
+            # V1 RETURN_TYPES is a tuple, V3's a list: it shows in IndexError/TypeError messages.
+            types = self._outputs[class_type] = list(outputs) if _is_v3(raw) else tuple(outputs)
+        return types
 
     def _custom(
         self,
