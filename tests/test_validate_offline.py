@@ -359,3 +359,9 @@ def test_check_hints_follow_the_problem(defs: NodeDefs) -> None:
     with pytest.raises(ValidationError) as info:
         check(prompt, defs)
     assert info.value.hint == ValidationError.default_hint
+
+
+def test_wrapper_instead_of_prompt_is_explained(defs: NodeDefs) -> None:
+    prompt = json.loads((FIXTURES / "workflows" / "success.json").read_text())
+    report = validate({"prompt": prompt, "client_id": "x"}, defs)
+    assert 'pass the value of its "prompt" key' in report.problems[0]["text"]
