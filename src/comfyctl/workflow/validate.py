@@ -1293,7 +1293,11 @@ def _top_problems(error: Any, body: Mapping[str, Any], prompt: Any) -> list[Node
             )
         ]
     if kind == "invalid_prompt" and "missing the class_type" in message:
-        hint = " (a UI-format workflow? convert it first)" if _looks_like_ui(prompt) else ""
+        hint = ""
+        if _looks_like_ui(prompt):
+            hint = " (a UI-format workflow? convert it first)"
+        elif node_id == "prompt" and isinstance(_nodes(prompt).get("prompt"), Mapping):
+            hint = ' (a {"prompt": ...} request body? pass the value of its "prompt" key)'
         return [_make_problem(node_id, None, kind, error, None, f"the node has no class_type{hint}")]
     if kind == "invalid_prompt":
         unknown = re.fullmatch(r"Cannot execute because node (.*) does not exist\.", message, re.S)
