@@ -554,3 +554,21 @@ def test_validator_spec_describes_a_custom_node(defs: NodeDefs) -> None:
         {"1": image(), "2": scale, "3": preview(["2", 0])}, defs, custom_validators={"ImageScale": failing}
     )
     assert {e["details"] for e in errors_of(verdict, "2")} == {"width", "upscale_method - nope"}
+
+
+def test_known_tables_match_the_node_definitions(defs: NodeDefs) -> None:
+    from comfyctl.workflow.validate import FILE_LOADERS, MODEL_INPUTS
+
+    for class_type, spec in KNOWN_VALIDATORS.items():
+        if class_type not in defs:  # e.g. ComfySoftSwitchNode is not loaded on every server
+            continue
+        assert spec.args[0] in ("s", "cls")
+        for arg in spec.args[1:]:
+            assert arg == "input_types" or defs[class_type].input(arg) is not None, (class_type, arg)
+        assert spec.v3 == ("output_matchtypes" in defs[class_type].raw), class_type
+    for class_type, inputs in MODEL_INPUTS.items():
+        for name in inputs if class_type in defs else ():
+            spec = defs[class_type].input(name)
+            assert spec is not None and spec.is_combo, (class_type, name)
+    for class_type, (name, _kind) in FILE_LOADERS.items():
+        assert class_type in KNOWN_VALIDATORS and KNOWN_VALIDATORS[class_type].args[1] == name
