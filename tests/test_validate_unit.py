@@ -572,3 +572,75 @@ def test_known_tables_match_the_node_definitions(defs: NodeDefs) -> None:
             assert spec is not None and spec.is_combo, (class_type, name)
     for class_type, (name, _kind) in FILE_LOADERS.items():
         assert class_type in KNOWN_VALIDATORS and KNOWN_VALIDATORS[class_type].args[1] == name
+
+
+def _v3(
+    inputs: dict[str, Any], *, output_node: bool = False, outputs: list[str] | None = None
+) -> dict[str, Any]:
+    return {
+        "input": inputs,
+        "output": outputs or ["IMAGE"],
+        "output_node": output_node,
+        "output_matchtypes": None,
+        "name": "X",
+    }
+
+
+def test_autogrow_names_template_and_dynamic_slot() -> None:
+    synthetic = NodeDefs(
+        {
+            "Src": _v3({"required": {}}, outputs=["IMAGE", "INT"]),
+            "Out": _v3({"required": {"image": ["IMAGE", {}]}}, output_node=True, outputs=[]),
+            "Grow": _v3(
+                {
+                    "required": {
+                        "vals": [
+                            "COMFY_AUTOGROW_V3",
+                            {
+                                "template": {
+                                    "input": {"required": {"v": ["INT", {"min": 0, "max": 5}]}},
+                                    "names": ["a", "b", "c"],
+                                    "min": 2,
+                                }
+                            },
+                        ]
+                    }
+                }
+            ),
+            "Slot": _v3(
+                {
+                    "optional": {
+                        "slot": [
+                            "COMFY_DYNAMICSLOT_V3",
+                            {
+                                "slotType": "IMAGE",
+                                "inputs": {"required": {"strength": ["FLOAT", {"min": 0.0, "max": 1.0}]}},
+                            },
+                        ]
+                    }
+                }
+            ),
+        }
+    )
+    grow = {"class_type": "Grow", "inputs": {"vals.a": 9, "vals.c": "2", "vals.x": 99}}
+    verdict = validate_prompt(
+        {"1": grow, "2": {"class_type": "Out", "inputs": {"image": ["1", 0]}}}, synthetic
+    )
+    # only present names are expanded (b is not required although min is 2); unknown "vals.x" is ignored
+    assert [(e["type"], e["details"]) for e in errors_of(verdict, "1")] == [
+        ("value_bigger_than_max", "vals.a")
+    ]
+    assert verdict.prompt["1"]["inputs"]["vals.c"] == 2
+    slot = {"class_type": "Slot", "inputs": {"slot": ["0", 0]}}
+    prompt = {
+        "0": {"class_type": "Src", "inputs": {}},
+        "1": slot,
+        "2": {"class_type": "Out", "inputs": {"image": ["1", 0]}},
+    }
+    verdict = validate_prompt(prompt, synthetic)
+    # a connected DynamicSlot brings its own inputs in (their leaf name in details); 0.8.0 also
+    # compares the link with the slot's own type, COMFY_DYNAMICSLOT_V3, which nothing outputs
+    got = {(e["type"], e["extra_info"]["input_name"]) for e in errors_of(verdict, "1")}
+    assert got == {("required_input_missing", "slot.strength"), ("return_type_mismatch", "slot")}
+    del slot["inputs"]["slot"]
+    assert validate_prompt(prompt, synthetic).status == 200
