@@ -168,11 +168,15 @@ def nodes_show(class_type: str) -> None:
 
     Example: comfyctl nodes show KSampler
     """
-    defs = state().client.node_defs()
+    from comfyctl.nodedefs import NodeDefs
+
+    client = state().client
+    # one class, not the whole catalogue (megabytes on servers with many custom nodes)
+    defs = NodeDefs(client.object_info(class_type))
     if class_type not in defs:
         import difflib
 
-        close = difflib.get_close_matches(class_type, list(defs), n=3)
+        close = difflib.get_close_matches(class_type, list(client.node_defs()), n=3)
         raise UsageError(
             f"no node class {class_type!r} on the server",
             hint=f"did you mean {', '.join(close)}?" if close else "list them with 'comfyctl nodes PATTERN'",
