@@ -27,6 +27,7 @@ from comfyctl.client import (
     FileType,
     Sink,
     SocketLost,
+    default_transport,
     file_arg,
     output_params,
     ssl_context,
@@ -218,12 +219,14 @@ class AsyncClient:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             t = self.settings.timeout
+            verify = ssl_context(self.settings.verify)
             self._http = httpx.AsyncClient(
                 base_url=self.settings.base_url,
                 headers=self.settings.request_headers(),
                 timeout=httpx.Timeout(t, connect=t),
-                verify=ssl_context(self.settings.verify),
-                transport=self._transport,
+                verify=verify,
+                transport=self._transport
+                or default_transport(httpx.AsyncHTTPTransport, self.settings, verify),
                 follow_redirects=False,
             )
         return self._http
@@ -244,7 +247,6 @@ class AsyncClient:
             open_timeout=self.settings.timeout,
             max_size=_WS_MAX_SIZE,
             compression=None,
-            proxy=None,
             **kw,
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import socket
 import ssl
 import tempfile
 import threading
@@ -52,6 +53,8 @@ FileType = Literal["input", "temp", "output"]
 _CHUNK = 1 << 20
 _WS_MAX_SIZE = 1 << 28
 _LOG_TIMEOUT = 5.0
+#: Small requests go out at once (httpx writes headers and body separately; Nagle would hold the body).
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 #: After history shows the prompt, how long to drain its remaining events from the socket.
 _GRACE = 0.5
 
@@ -76,6 +79,20 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
         return ssl.create_default_context(cafile=verify)
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot load the CA bundle {verify!r}: {exc}") from exc
+
+
+def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bool) -> Any:
+    """A transport with TCP_NODELAY, or None (httpx's own) when an environment proxy applies."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.base_url)
+    proxies = urllib.request.getproxies()
+    if (proxies.get(parts.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(
+        parts.hostname or ""
+    ):
+        return None  # httpx mounts the environment's proxy only when it builds the transport itself
+    return kind(verify=verify, socket_options=NODELAY)
 
 
 def ws_blocked(exc: BaseException) -> bool:
@@ -421,12 +438,14 @@ class Client:
         with self._lock:
             if self._http is None:
                 t = self.settings.timeout
+                verify = ssl_context(self.settings.verify)
                 self._http = httpx.Client(
                     base_url=self.settings.base_url,
                     headers=self.settings.request_headers(),
                     timeout=httpx.Timeout(t, connect=t),
-                    verify=ssl_context(self.settings.verify),
-                    transport=self._transport,
+                    verify=verify,
+                    transport=self._transport
+                    or default_transport(httpx.HTTPTransport, self.settings, verify),
                     follow_redirects=False,
                 )
             return self._http
@@ -448,7 +467,6 @@ class Client:
             open_timeout=self.settings.timeout,
             max_size=_WS_MAX_SIZE,
             compression=None,
-            proxy=None,
             **kw,
         ).__enter__()
 
