@@ -365,3 +365,24 @@ def test_wrapper_instead_of_prompt_is_explained(defs: NodeDefs) -> None:
     prompt = json.loads((FIXTURES / "workflows" / "success.json").read_text())
     report = validate({"prompt": prompt, "client_id": "x"}, defs)
     assert 'pass the value of its "prompt" key' in report.problems[0]["text"]
+
+
+def test_exceptions_that_are_not_link_faults_are_not_blamed_on_links() -> None:
+    error = {
+        "type": "exception_during_validation",
+        "message": "Exception when validating node",
+        "details": "'original_model_task_id'",
+        "extra_info": {"exception_type": "KeyError", "traceback": []},
+    }
+    body = {
+        "error": {"type": "prompt_outputs_failed_validation", "message": "", "details": "", "extra_info": {}},
+        "node_errors": {
+            "1": {"errors": [error], "dependent_outputs": ["1"], "class_type": "TripoConversionNode"}
+        },
+    }
+    prompt = {"1": {"class_type": "TripoConversionNode", "inputs": {"original_model_task_id": "abc"}}}
+    for given in (prompt, None):
+        (problem,) = describe_rejection(body, given)[1]
+        assert problem["text"] == (
+            "node 1 (TripoConversionNode): the server's validation raised KeyError: 'original_model_task_id'"
+        )

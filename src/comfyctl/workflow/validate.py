@@ -1174,13 +1174,18 @@ def _exception_text(
     ):
         name = FILE_LOADERS[class_type][0]
         return name, "must be a file name typed in (a string), not a link or a number"
-    if exc_type == "KeyError" and re.fullmatch(r"'[^']*'", message):
+    guessing = not _nodes(prompt)  # with the prompt at hand, _link_fault already found real link faults
+    if guessing and exc_type == "KeyError" and re.fullmatch(r"'[\d:.]+'", message):
         return None, f"a link points to node {message[1:-1]}, which does not exist"
-    if exc_type == "KeyError" and re.fullmatch(r"-?\d+(\.\d+)?", message):
+    if guessing and exc_type == "KeyError" and re.fullmatch(r"-?\d+(\.\d+)?", message):
         return None, f'a link names node {message} as a number; node ids in links are strings ("{message}")'
-    if exc_type == "TypeError" and re.search(r"indices must be integers or slices, not (\w+)", message):
+    if (
+        guessing
+        and exc_type == "TypeError"
+        and re.search(r"indices must be integers or slices, not", message)
+    ):
         return None, "a link's output index is not an integer (a link is [node_id, output_index])"
-    if exc_type == "IndexError" and message.endswith("index out of range"):
+    if guessing and exc_type == "IndexError" and message.endswith("index out of range"):
         return None, "a link points to an output index the linked node does not have"
     return None, f"the server's validation raised {exc_type or 'an exception'}: {message}"
 
