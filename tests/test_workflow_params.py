@@ -158,3 +158,19 @@ def test_ui_params_keep_a_saved_graph_consistent_with_the_prompt() -> None:
     refiner = json.loads((FIXTURES / "ui2api" / "sdxl_refiner_prompt_example.ui.json").read_text())
     with pytest.raises(ParameterError, match="linked in the graph"):
         set_ui_params(refiner, ["10.steps=3"], defs())
+
+
+def test_inputs_a_node_validates_itself_skip_the_choice_check_like_the_server() -> None:
+    # The server skips combo membership for LoadImage.image (its VALIDATE_INPUTS checks the file),
+    # so uploads in a subfolder or annotated output files are valid values.
+    api = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "2": {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "upscale_method": "bilinear",
+                                                     "width": 64, "height": 64, "crop": "disabled"}},
+    }
+    set_params(api, ["LoadImage.image=sub/upload.png"], defs())
+    assert api["1"]["inputs"]["image"] == "sub/upload.png"
+    set_params(api, ["1.image=ComfyUI_00001_.png [output]"], defs())
+    assert api["1"]["inputs"]["image"] == "ComfyUI_00001_.png [output]"
+    with pytest.raises(ParameterError, match="not one of the choices"):
+        set_params(api, ["ImageScale.upscale_method=super-resolution"], defs())

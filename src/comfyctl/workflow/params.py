@@ -237,7 +237,14 @@ def set_param(
         )
     spec = _spec(node, input_name, defs)
     current = inputs.get(input_name)
-    new = coerce_value(spec, value, current=current, from_string=from_string, where=f"{node_id}.{input_name}")
+    new = coerce_value(
+        spec,
+        value,
+        current=current,
+        from_string=from_string,
+        where=f"{node_id}.{input_name}",
+        self_validated=_validates_itself(node.get("class_type"), input_name),
+    )
     if isinstance(current, list) and _is_link(current) and not _is_link(new) and not unlink:
         raise ParameterError(
             f"input {input_name!r} of node {_describe(node_id, node)} is linked to node {current[0]}; "
@@ -376,7 +383,12 @@ def _set_ui_params(
             )
         spec = defs[raw["type"]].input(input_name)
         value = coerce_value(
-            spec, text, current=widget.value, from_string=True, where=f"{node_id}.{input_name}"
+            spec,
+            text,
+            current=widget.value,
+            from_string=True,
+            where=f"{node_id}.{input_name}",
+            self_validated=_validates_itself(raw["type"], input_name),
         )
         if isinstance(value, Mapping) and set(value) == {"__value__"}:
             value = value["__value__"]  # the UI stores list values bare
@@ -397,6 +409,14 @@ def _set_ui_params(
 # ---------------------------------------------------------------------------------------------
 
 
+def _validates_itself(class_type: Any, input_name: str) -> bool:
+    """True when the server leaves this input's range/choice checks to the node's own validator."""
+    from comfyctl.workflow.validate import KNOWN_VALIDATORS
+
+    spec = KNOWN_VALIDATORS.get(class_type) if isinstance(class_type, str) else None
+    return spec is not None and (spec.kwargs or input_name in spec.args)
+
+
 def _bad(where: str, message: str, **details: Any) -> ParameterError:
     return ParameterError(f"{where}: {message}", details={"param": where, **details})
 
@@ -408,8 +428,13 @@ def coerce_value(
     current: Any = None,
     from_string: bool = False,
     where: str = "value",
+    self_validated: bool = False,
 ) -> Any:
     """Check (and with ``from_string`` parse) a value for an input declared by ``spec``.
+
+    ``self_validated`` marks an input the node checks itself (its VALIDATE_INPUTS takes it): the
+    server then skips min/max/choices (``sub/x.png`` and ``x.png [output]`` are fine for
+    LoadImage), so only the type is checked here.
 
     Without a spec, a string is parsed to match the type of ``current`` (int, float, bool) or as
     JSON for lists and objects, and is kept as a string otherwise.
@@ -438,12 +463,14 @@ def coerce_value(
             raise _bad(where, f"expected text, got {value!r}")
         result = value
     elif kind == "COMBO":
+        if self_validated:
+            return value
         return _to_choice(spec, value, where)
     else:
         if from_string and isinstance(value, str):
             value = _parse_json_value(value, where)
         return _wrap_list(value)
-    if spec is not None and kind in ("INT", "FLOAT"):
+    if spec is not None and kind in ("INT", "FLOAT") and not self_validated:
         if spec.min is not None and result < spec.min:
             raise _bad(where, f"{result} is below the minimum {spec.min}", min=spec.min, max=spec.max)
         if spec.max is not None and result > spec.max:
