@@ -168,9 +168,9 @@ def test_inputs_a_node_validates_itself_skip_the_choice_check_like_the_server() 
         "2": {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "upscale_method": "bilinear",
                                                      "width": 64, "height": 64, "crop": "disabled"}},
     }
-    set_params(api, ["LoadImage.image=sub/upload.png"], defs())
-    assert api["1"]["inputs"]["image"] == "sub/upload.png"
-    set_params(api, ["1.image=ComfyUI_00001_.png [output]"], defs())
-    assert api["1"]["inputs"]["image"] == "ComfyUI_00001_.png [output]"
+    in_subfolder = set_params(api, ["LoadImage.image=sub/upload.png"], defs())
+    assert in_subfolder["1"]["inputs"]["image"] == "sub/upload.png"
+    annotated = set_params(api, ["1.image=ComfyUI_00001_.png [output]"], defs())
+    assert annotated["1"]["inputs"]["image"] == "ComfyUI_00001_.png [output]"
     with pytest.raises(ParameterError, match="not one of the choices"):
         set_params(api, ["ImageScale.upscale_method=super-resolution"], defs())
