@@ -1638,14 +1638,12 @@ def validate(
     )
     if verdict.status == 200 and not verdict.body.get("node_errors"):
         return ValidationReport(True, (), verdict.outputs, verdict, "the workflow is valid")
-    summary, problems = describe_rejection(verdict.body, prompt, defs=defs)
+    _, problems = describe_rejection(verdict.body, prompt, defs=defs)
     if isinstance(prompt, Mapping) and verdict.status != 500:
         problems = _offline_extras(prompt, defs, verdict, problems, validators, partial_execution_targets)
         problems.sort(key=_order_key(prompt))
-        summary = _summary(verdict.body, problems)
     problems = [_as_missing_model(p, prompt, defs, models) for p in problems]
-    if problems and "error" in verdict.body:
-        summary = _summary(verdict.body, problems)
+    summary = _summary(verdict.body, problems)
     return ValidationReport(False, tuple(problems), verdict.outputs, verdict, summary)
 
 
