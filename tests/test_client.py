@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -361,3 +363,61 @@ def test_polling_mode_job_when_websocket_is_refused() -> None:
         job = c.submit(WF, prompt_id=pid)
         kinds = [e.type for e in job.events()]
         assert kinds == ["queue_position"] and job.result().ok and state["polls"] == 3
+
+
+# -- the default sync transport (http.client keep-alive) ----------------------------------------------
+
+
+def _one_shot_server(answers: int) -> tuple[str, threading.Thread]:
+    """Answers each connection once, then closes it without saying so (like an idle timeout)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+
+    def serve() -> None:
+        for _ in range(answers):
+            conn, _ = srv.accept()
+            with conn:
+                conn.recv(65536)
+                body = b'{"queue_running": [], "queue_pending": []}'
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+        srv.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{srv.getsockname()[1]}", thread
+
+
+def test_stdlib_transport_never_reuses_a_connection_the_server_closed() -> None:
+    url, thread = _one_shot_server(3)
+    with Client(url, ws_connect=blocked_ws) as c:
+        for _ in range(3):
+            assert c.queue().pending == ()
+    thread.join(5)
+
+
+def test_stdlib_transport_maps_refused_and_timeouts(unused_port: int) -> None:
+    with (
+        Client(f"http://127.0.0.1:{unused_port}", ws_connect=blocked_ws) as c,
+        pytest.raises(errors.ServerUnreachable),
+    ):
+        c.queue()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()  # accepts, never answers
+    try:
+        slow = Client(f"http://127.0.0.1:{srv.getsockname()[1]}", timeout=0.2, ws_connect=blocked_ws)
+        with slow, pytest.raises(errors.RequestTimeout):
+            slow.system_stats()
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

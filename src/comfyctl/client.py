@@ -10,9 +10,11 @@ jobs can be submitted and waited for in any order without missing a completion.
 
 from __future__ import annotations
 
+import http.client
 import json
 import mimetypes
 import os
+import select
 import socket
 import ssl
 import tempfile
@@ -82,7 +84,8 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
 
 
 def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bool) -> Any:
-    """A transport with TCP_NODELAY, or None (httpx's own) when an environment proxy applies."""
+    """``kind(verify=...)`` (TCP_NODELAY given to httpx's own), or None when an environment proxy
+    applies (httpx then builds its proxy-aware transport itself)."""
     import urllib.request
     from urllib.parse import urlsplit
 
@@ -92,7 +95,151 @@ def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bo
         parts.hostname or ""
     ):
         return None  # httpx mounts the environment's proxy only when it builds the transport itself
+    if kind is StdlibTransport:
+        return StdlibTransport(verify)
     return kind(verify=verify, socket_options=NODELAY)
+
+
+class StdlibTransport(httpx.BaseTransport):
+    """HTTP/1.1 keep-alive over :mod:`http.client`: the default transport of the sync client.
+
+    Same behaviour as httpx's own transport for what ComfyUI needs (keep-alive, streaming bodies,
+    TLS, per-request timeouts, httpx's exception types) at about half its CPU per request, which is
+    most of a client's cost per small job (bench/bench_client.py). Idle connections the server has
+    closed (aiohttp drops them after 75 s) are detected before reuse, like httpcore does.
+    """
+
+    _MAX_IDLE = 8
+
+    def __init__(self, verify: ssl.SSLContext | bool = True):
+        if verify is True:
+            verify = httpx.create_ssl_context()
+        self._tls = verify if isinstance(verify, ssl.SSLContext) else _no_verify_context()
+        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        timeouts = request.extensions.get("timeout", {})
+        conn = self._checkout(key)
+        try:
+            if conn is None:
+                conn = self._connect(key, timeouts.get("connect"), request)
+            conn.sock.settimeout(timeouts.get("read"))
+            try:
+                body: Any = request.content
+            except httpx.RequestNotRead:
+                body = request.stream  # multipart uploads: sent chunk by chunk
+            conn.request(
+                request.method, url.raw_path.decode("ascii"), body=body, headers=dict(request.headers)
+            )
+            resp = conn.getresponse()
+        except httpx.TransportError:
+            raise
+        except TimeoutError as exc:
+            _close(conn)
+            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            _close(conn)
+            raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+        return httpx.Response(
+            resp.status,
+            headers=resp.getheaders(),
+            stream=_ResponseStream(self, key, conn, resp, request),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": resp.reason.encode("latin-1")},
+        )
+
+    def _connect(
+        self, key: tuple[str, str, int], timeout: float | None, request: httpx.Request
+    ) -> http.client.HTTPConnection:
+        scheme, host, port = key
+        conn: http.client.HTTPConnection
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            conn.connect()
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from exc
+        except OSError as exc:
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def _checkout(self, key: tuple[str, str, int]) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(key) or []
+            while idle:
+                conn = idle.pop()
+                # A readable idle socket means the server closed it (or sent junk): never reuse it.
+                if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
+                    return conn
+                _close(conn)
+        return None
+
+    def checkin(self, key: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._MAX_IDLE:
+                idle.append(conn)
+                return
+        _close(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            _close(conn)
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(
+        self,
+        pool: StdlibTransport,
+        key: tuple[str, str, int],
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        request: httpx.Request,
+    ):
+        self._pool, self._key, self._conn, self._resp, self._request = pool, key, conn, resp, request
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while True:
+                chunk = self._resp.read(_CHUNK)
+                if not chunk:
+                    break
+                yield chunk
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out", request=self._request) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
+        self._done = True
+
+    def close(self) -> None:
+        if self._done and not self._resp.will_close:
+            self._pool.checkin(self._key, self._conn)
+        else:
+            _close(self._conn)
+
+
+def _no_verify_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _close(conn: http.client.HTTPConnection | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except OSError:
+            pass
 
 
 def ws_blocked(exc: BaseException) -> bool:
@@ -444,8 +591,7 @@ class Client:
                     headers=self.settings.request_headers(),
                     timeout=httpx.Timeout(t, connect=t),
                     verify=verify,
-                    transport=self._transport
-                    or default_transport(httpx.HTTPTransport, self.settings, verify),
+                    transport=self._transport or default_transport(StdlibTransport, self.settings, verify),
                     follow_redirects=False,
                 )
             return self._http
