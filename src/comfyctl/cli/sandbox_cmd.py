@@ -11,6 +11,8 @@ from typing import NoReturn
 
 import click
 
+from comfyctl.errors import UsageError
+
 
 @click.command("sandbox")
 @click.option("--port", type=int, default=8188, show_default=True, help="TCP port (0 picks a free one).")
@@ -40,7 +42,11 @@ def sandbox(port: int, host: str, root: str | None, object_info: str | None, tok
     try:
         sb.start()
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="pick another --port (0 chooses a free one)",
+            details={"host": host, "port": port},
+        ) from exc
     # SIGTERM ends the command like Ctrl-C, so the temporary root is removed either way.
     signal.signal(signal.SIGTERM, lambda *_: _raise_interrupt())
     click.echo(sb.url)

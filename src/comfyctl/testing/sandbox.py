@@ -118,7 +118,7 @@ class Sandbox:
         try:
             self.port = self._call(server.start(self.host, self.port))
         except BaseException:
-            self._shutdown_loop()
+            self.stop()  # loop and temporary root go away; the bind error propagates
             raise
         self._server = server
         return self
