@@ -523,3 +523,14 @@ async def test_async_client_in_test_loop(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.post(sandbox.url + "/prompt", json={"prompt": TINY})
         assert response.status_code == 200
+
+
+def test_sandbox_not_running_is_a_usage_error(tmp_path: Any) -> None:
+    from comfyctl.errors import UsageError
+
+    sb = Sandbox(root=tmp_path)  # constructing binds nothing
+    with pytest.raises(UsageError):
+        _ = sb.url
+    with pytest.raises(UsageError):
+        sb.restart()
+    sb.stop()  # harmless when never started

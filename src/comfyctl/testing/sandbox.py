@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from comfyctl.errors import UsageError
 from comfyctl.testing.faults import Faults
 
 __all__ = ["Sandbox"]
@@ -76,7 +77,7 @@ class Sandbox:
     def url(self) -> str:
         """``http://host:port`` of the running sandbox."""
         if self._server is None:
-            raise RuntimeError("Sandbox is not running; use it as a context manager or call start()")
+            raise _not_running()
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -177,7 +178,8 @@ class Sandbox:
     def restart(self) -> None:
         """Simulate a server restart: sockets cut, queue/history/cache/counter lost, same port."""
         server = self._server
-        assert server is not None, "Sandbox is not running"
+        if server is None:
+            raise _not_running()
         self._call(server.stop())
         self.port = self._call(server.start(self.host, self.port))
 
@@ -197,28 +199,35 @@ class Sandbox:
 
         self._call(run())
 
+    def _root(self) -> Path:
+        if self.root is None:
+            raise _not_running()
+        return self.root
+
     # -- inspection helpers for tests ---------------------------------------------------------------------
     @property
     def input_dir(self) -> Path:
-        assert self.root is not None
-        return self.root / "input"
+        return self._root() / "input"
 
     @property
     def output_dir(self) -> Path:
-        assert self.root is not None
-        return self.root / "output"
+        return self._root() / "output"
 
     @property
     def temp_dir(self) -> Path:
-        assert self.root is not None
-        return self.root / "temp"
+        return self._root() / "temp"
 
     def history(self) -> dict[str, Any]:
         """A snapshot of the server's history (what GET /history answers)."""
         server = self._server
-        assert server is not None
+        if server is None:
+            raise _not_running()
 
         async def snap() -> dict[str, Any]:
             return dict(server.engine.history)
 
         return self._call(snap())
+
+
+def _not_running() -> UsageError:
+    return UsageError("the sandbox is not running", hint="use it as a context manager or call start() first")
