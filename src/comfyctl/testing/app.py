@@ -77,10 +77,17 @@ MODEL_COMBOS = {
     "clip_name1": "text_encoders",
     "clip_name2": "text_encoders",
     "clip_name3": "text_encoders",
+    "clip_name4": "text_encoders",
+    "model_name": "upscale_models",
     "style_model_name": "style_models",
     "gligen_name": "gligen",
     "hypernetwork_name": "hypernetworks",
     "config_name": "configs",
+}
+#: Per-class exceptions to MODEL_COMBOS.
+MODEL_COMBO_OVERRIDES = {
+    ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("unCLIPCheckpointLoader", "ckpt_name"): "checkpoints",
 }
 JOB_STATUSES = ("pending", "in_progress", "completed", "failed")
 #: Core loaders whose VALIDATE_INPUTS checks that the file exists (kind = word used in the message).
@@ -119,16 +126,13 @@ class SandboxServer:
             _example_image().save(example)
         self.object_info = dict(object_info)
         # Combos ComfyUI fills from folders at request time: uploads from input/, model names from models/.
-        self.dynamic_combos = [
-            (ct, name, "input" if spec[1].get("image_upload") else "models/" + MODEL_COMBOS[name])
-            for ct, info in self.object_info.items()
-            for name, spec in ((info.get("input") or {}).get("required") or {}).items()
-            if isinstance(spec, list)
-            and len(spec) > 1
-            and isinstance(spec[0], list)
-            and isinstance(spec[1], dict)
-            and (spec[1].get("image_upload") or name in MODEL_COMBOS)
-        ]
+        # Combos ComfyUI fills from folders at request time: uploads from input/, model names from models/.
+        self.dynamic_combos: list[tuple[str, str, str]] = []
+        for ct, info in self.object_info.items():
+            for name, spec in ((info.get("input") or {}).get("required") or {}).items():
+                folder = _combo_folder(ct, name, spec)
+                if folder is not None:
+                    self.dynamic_combos.append((ct, name, folder))
         self.faults = faults
         self.token = token
         self.basic_auth = basic_auth
@@ -189,7 +193,7 @@ class SandboxServer:
             entry = dict(info[ct])
             inputs = dict(entry["input"])
             required = dict(inputs["required"])
-            required[name] = [listings[folder], required[name][1]]
+            required[name] = _with_choices(required[name], listings[folder])
             inputs["required"] = required
             entry["input"] = inputs
             info[ct] = entry
@@ -833,6 +837,31 @@ class SandboxServer:
         entries = [e for e in os.scandir(self.dirs[kind]) if e.is_file() and not e.name.startswith(".")]
         entries.sort(key=lambda e: -e.stat().st_mtime)
         return web.json_response([e.name for e in entries])
+
+
+def _combo_folder(class_type: str, name: str, spec: Any) -> str | None:
+    """Which folder lists this combo's choices ("input" or "models/<folder>"), or None."""
+    if not isinstance(spec, list) or not spec:
+        return None
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    legacy = isinstance(spec[0], list)
+    if not legacy and not (spec[0] == "COMBO" and isinstance(options.get("options"), list)):
+        return None
+    if options.get("image_upload") and legacy:
+        return "input"
+    folder = MODEL_COMBO_OVERRIDES.get((class_type, name)) or MODEL_COMBOS.get(name)
+    return None if folder is None else "models/" + folder
+
+
+def _with_choices(spec: list[Any], files: list[str]) -> list[Any]:
+    """The spec with the folder's files as choices; non-file entries (VAELoader's "pixel_space") kept."""
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else None
+    if isinstance(spec[0], list):
+        keep = [c for c in spec[0] if isinstance(c, str) and "." not in c and c not in files]
+        return [files + keep, options] if options is not None else [files + keep]
+    assert options is not None
+    keep = [c for c in options["options"] if isinstance(c, str) and "." not in c and c not in files]
+    return [spec[0], {**options, "options": files + keep}]
 
 
 def _is_loopback(host: str | None) -> bool:
