@@ -534,3 +534,17 @@ def test_sandbox_not_running_is_a_usage_error(tmp_path: Any) -> None:
     with pytest.raises(UsageError):
         sb.restart()
     sb.stop()  # harmless when never started
+
+
+def test_interrupt_of_prompt_without_client_id_is_broadcast(sandbox: Sandbox) -> None:
+    sandbox.faults.node("1", delay=2.0, steps=20)
+    with Socket(sandbox.url, "observer") as observer:
+        observer.recv()
+        prompt_id = submit(sandbox.url, TINY)["prompt_id"]  # no client_id
+        observer.until(lambda f: f["type"] == "progress")
+        HTTP.post(sandbox.url + "/interrupt")
+        frames = observer.until(lambda f: f["type"] == "execution_interrupted")
+    assert frames[-1]["data"]["prompt_id"] == prompt_id and frames[-1]["data"]["node_id"] == "1"
+    assert not [
+        f for f in observer.frames if f["type"] in ("execution_start", "executing", "execution_cached")
+    ]
