@@ -88,7 +88,7 @@ def test_constructor_does_no_io() -> None:
         raise AssertionError("I/O in the constructor")
 
     c = Client("http://127.0.0.1:9", transport=httpx.MockTransport(boom), ws_connect=no_ws)
-    assert c._http is None and not c._hub.connected
+    assert c._tx is None and not c._hub.connected
     c.close()
 
 

@@ -83,21 +83,26 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
         raise UsageError(f"cannot load the CA bundle {verify!r}: {exc}") from exc
 
 
-def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bool) -> Any:
-    """``kind(verify=...)`` (TCP_NODELAY given to httpx's own), or None when an environment proxy
-    applies (httpx then builds its proxy-aware transport itself)."""
+def env_proxy(settings: Settings) -> str | None:
+    """The proxy the environment (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY) names for this server."""
     import urllib.request
     from urllib.parse import urlsplit
 
     parts = urlsplit(settings.base_url)
     proxies = urllib.request.getproxies()
-    if (proxies.get(parts.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(
-        parts.hostname or ""
-    ):
-        return None  # httpx mounts the environment's proxy only when it builds the transport itself
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return proxy
+    return None
+
+
+def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bool) -> Any:
+    """The transport a client builds when none is given: through the environment's proxy if one
+    applies; else :class:`StdlibTransport` (sync) or httpx's own with TCP_NODELAY (async)."""
+    proxy = env_proxy(settings)
     if kind is StdlibTransport:
-        return StdlibTransport(verify)
-    return kind(verify=verify, socket_options=NODELAY)
+        return httpx.HTTPTransport(verify=verify, proxy=proxy) if proxy else StdlibTransport(verify)
+    return kind(verify=verify, proxy=proxy, socket_options=NODELAY)
 
 
 class StdlibTransport(httpx.BaseTransport):
@@ -552,7 +557,8 @@ class Client:
         self.client_id = client_id or proto.new_id()
         self._transport = transport
         self._ws_factory = ws_connect
-        self._http: httpx.Client | None = None
+        self._tx: httpx.BaseTransport | None = None
+        self._headers: dict[str, str] = {}
         self._hub = _Hub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
         self._cancelled: set[str] = set()  # dequeued here: their jobs end as Interrupted, not lost
@@ -577,24 +583,41 @@ class Client:
     def close(self) -> None:
         """Close the WebSocket and the HTTP connection pool."""
         self._hub.close()
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        tx, self._tx = self._tx, None
+        if tx is not None and self._transport is None:
+            tx.close()
 
-    def _client(self) -> httpx.Client:
+    def _send(
+        self, method: str, route: str, *, timeout: float | None = None, stream: bool = False, **kw: Any
+    ) -> httpx.Response:
+        """One request straight to the transport (httpx models, no httpx.Client layer: nothing of
+        it is used here, and it costs as much CPU as the request itself on a local server)."""
         with self._lock:
-            if self._http is None:
-                t = self.settings.timeout
+            if self._tx is None:
                 verify = ssl_context(self.settings.verify)
-                self._http = httpx.Client(
-                    base_url=self.settings.base_url,
-                    headers=self.settings.request_headers(),
-                    timeout=httpx.Timeout(t, connect=t),
-                    verify=verify,
-                    transport=self._transport or default_transport(StdlibTransport, self.settings, verify),
-                    follow_redirects=False,
-                )
-            return self._http
+                self._tx = self._transport or default_transport(StdlibTransport, self.settings, verify)
+                self._headers = {
+                    "Accept": "*/*",
+                    "Accept-Encoding": "gzip, deflate",
+                    **self.settings.request_headers(),
+                }
+            tx = self._tx
+        t = timeout if timeout is not None else self.settings.timeout
+        request = httpx.Request(
+            method,
+            self.settings.base_url + route,
+            headers=self._headers,
+            extensions={"timeout": {"connect": t, "read": t, "write": t, "pool": t}},
+            **kw,
+        )
+        response = tx.handle_request(request)
+        response.request = request
+        if not stream:
+            try:
+                response.read()
+            finally:
+                response.close()
+        return response
 
     def _ws_connect(self, url: str, *, headers: Mapping[str, str]) -> Any:
         if self._ws_factory is not None:
@@ -631,7 +654,6 @@ class Client:
         GETs are retried after connection errors and 502/503/504; other methods only when the
         connection could not be made (nothing was sent).
         """
-        http = self._client()
         route = proto.api(path)
         url = self.settings.base_url + route
         idempotent = method == "GET" if retry is None else retry
@@ -639,9 +661,7 @@ class Client:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                resp = http.request(
-                    method, route, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kw
-                )
+                resp = self._send(method, route, timeout=timeout, **kw)
             except httpx.HTTPError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 if not last and ((idempotent and not isinstance(exc, httpx.ReadTimeout)) or not sent):
@@ -1030,11 +1050,11 @@ class Client:
     def _stream(self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool) -> Path:
         route = proto.api("/view")
         url = self.settings.base_url + route
-        http = self._client()
         for attempt in range(self.settings.retries + 1):
             last = attempt == self.settings.retries
             try:
-                with http.stream("GET", route, params=params) as resp:
+                resp = self._send("GET", route, params=params, stream=True)
+                try:
                     if resp.status_code in proto.RETRY_STATUSES and not last:
                         time.sleep(proto.retry_delay(attempt))
                         continue
@@ -1048,6 +1068,8 @@ class Client:
                         sink.abort()
                         raise
                     return sink.commit()
+                finally:
+                    resp.close()
             except httpx.HTTPError as exc:
                 if not last and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
                     time.sleep(proto.retry_delay(attempt))
