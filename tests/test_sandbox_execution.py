@@ -184,8 +184,14 @@ def test_placeholder_outputs_for_model_workflow(sandbox: Sandbox) -> None:
     assert sandbox.root is not None
     (sandbox.root / "models" / "checkpoints" / "x.safetensors").parent.mkdir(parents=True, exist_ok=True)
     (sandbox.root / "models" / "checkpoints" / "x.safetensors").write_bytes(b"")
-    _, frames = run(sandbox, prompt)
+    _, frames = run(sandbox, prompt, extra_data={"preview_method": "auto"})
     assert executed(frames)["9"]["images"][0]["filename"] == "ComfyUI_00001_.png"
+    # the sampler reports its steps like a real one, with latent previews when a preview method is on
+    steps = [
+        (f["data"]["node"], f["data"]["value"], f["data"]["max"]) for f in frames if f["type"] == "progress"
+    ]
+    assert steps == [("3", 1, 2), ("3", 2, 2)]
+    assert [f["format"] for f in frames if f["type"] == "binary"] == [1, 1]  # JPEG, legacy type 1
 
 
 def test_interrupt_lands_on_progress_update(sandbox: Sandbox) -> None:

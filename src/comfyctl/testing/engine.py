@@ -661,6 +661,7 @@ class _Run:
                 progress=lambda value, total, preview: self.node_progress(nid, value, total, preview, fault),
                 hostile_name=self.e.faults.next_hostile_name,
                 state=self.e.node_state.setdefault(nid, {}),
+                latent_previews=self.extra.get("preview_method") in ("auto", "latent2rgb", "taesd"),
             )
             # Node work runs off the loop, like ComfyUI's worker thread, so HTTP (e.g. /interrupt) is
             # served while a node runs and an interrupt can land on its next progress update.

@@ -58,6 +58,7 @@ class NodeContext:
     progress: Callable[[int, int, tuple[str, Image.Image] | None], None]
     hostile_name: Callable[[], Any]
     state: dict[str, Any] = field(default_factory=dict)
+    latent_previews: bool = False
 
 
 NodeResult = tuple[tuple[Any, ...], dict[str, Any] | None]
@@ -375,6 +376,16 @@ def run_node(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     if done is not None:
         return done
     outputs = ctx.node_def.outputs if ctx.node_def is not None else ()
+    steps = inputs.get("steps")
+    if "latent_image" in inputs and isinstance(steps, int) and steps > 0:
+        # Samplers report one progress update per step (values 1..steps), with a JPEG latent preview
+        # per step only when a preview method is on (extra_data.preview_method; off by default).
+        for step in range(1, min(steps, 1000) + 1):
+            shade = int(255 * step / steps)
+            preview = (
+                ("JPEG", Image.new("RGB", (64, 64), (shade, shade, shade))) if ctx.latent_previews else None
+            )
+            ctx.progress(step, steps, preview)
     values = tuple(_placeholder_value(t, inputs) for t in outputs)
     ui = _placeholder_ui(ctx, inputs) if ctx.node_def is not None and ctx.node_def.is_output_node else None
     return values, ui
