@@ -15,6 +15,7 @@ import json
 import mimetypes
 import os
 import sys
+import time
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -100,8 +101,6 @@ FILE_LOADERS = {
 
 
 def _ms() -> int:
-    import time
-
     return int(time.time() * 1000)
 
 
