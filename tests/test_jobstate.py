@@ -142,3 +142,14 @@ def test_router_bounds_unread_previews() -> None:
     for _ in range(500):
         r.dispatch(Preview(image=b"x" * 10, prompt_id="a"))
     assert sum(1 for e in r.queues["a"] if isinstance(e, Preview)) <= 64
+
+
+def test_router_ticks_once_per_batch_of_broadcasts_and_not_before() -> None:
+    r = EventRouter()
+    r.register("a")
+    assert r.take("a") is None  # no broadcast yet
+    for _ in range(5):
+        r.dispatch(Status(queue_remaining=1))
+    assert r.take("a") is TICK and r.take("a") is None
+    r.register("late")
+    assert r.take("late") is None  # broadcasts before registering are not news to it

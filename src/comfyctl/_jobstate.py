@@ -154,20 +154,22 @@ class EventRouter:
 
     def __init__(self) -> None:
         self.queues: dict[str, deque[Event]] = {}
-        self.ticked: set[str] = set()
+        self.status_seq = 0  # queue-change broadcasts seen; each job remembers the last it saw
+        self.seen_seq: dict[str, int] = {}
         self.running: str | None = None
         self.server_flags: dict[str, Any] = {}
 
     def register(self, prompt_id: str) -> None:
         self.queues.setdefault(prompt_id, deque(maxlen=_MAX_BUFFERED))
+        self.seen_seq.setdefault(prompt_id, self.status_seq)
 
     def unregister(self, prompt_id: str) -> None:
         self.queues.pop(prompt_id, None)
-        self.ticked.discard(prompt_id)
+        self.seen_seq.pop(prompt_id, None)
 
     def dispatch(self, event: Event) -> None:
         if isinstance(event, Status):
-            self.ticked.update(list(self.queues))
+            self.status_seq += 1
             return
         if isinstance(event, FeatureFlags):
             self.server_flags = dict(event.flags)
@@ -193,7 +195,8 @@ class EventRouter:
         queue = self.queues.get(prompt_id)
         if queue:
             return queue.popleft()
-        if prompt_id in self.ticked:
-            self.ticked.discard(prompt_id)
+        seen = self.seen_seq.get(prompt_id)
+        if seen is not None and seen != self.status_seq:
+            self.seen_seq[prompt_id] = self.status_seq
             return TICK
         return None
