@@ -134,11 +134,15 @@ def _same(text: str) -> str:
     return text
 
 
-def decode_json(text: str, *, method: str, url: str, status: int = 200, redact: Redact = _same) -> Any:
-    """Parse a JSON answer; a non-JSON 2xx body is a server fault, not a crash."""
+def decode_json(
+    body: str | bytes, *, method: str, url: str, status: int = 200, redact: Redact = _same
+) -> Any:
+    """Parse a JSON answer (bytes are read as UTF-8/16/32, as JSON says); a non-JSON 2xx body is a
+    server fault, not a crash."""
     try:
-        return json.loads(text) if text.strip() else None
+        return json.loads(body) if body.strip() else None
     except ValueError as exc:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         raise errors.HTTPError(
             f"{method} {url}: the server answered {status} with a body that is not JSON",
             status=status,

@@ -317,7 +317,7 @@ class AsyncClient:
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
         resp = await self._request(method, path, **kw)
         return proto.decode_json(
-            resp.text, method=method, url=str(resp.request.url), redact=self.settings.redact
+            resp.content, method=method, url=str(resp.request.url), redact=self.settings.redact
         )
 
     async def _expect(self, path: str, kind: type, **kw: Any) -> Any:
@@ -562,7 +562,7 @@ class AsyncClient:
             resp = await self._request(
                 "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
             )
-        payload = proto.decode_json(resp.text, method="POST", url=route, redact=self.settings.redact)
+        payload = proto.decode_json(resp.content, method="POST", url=route, redact=self.settings.redact)
         return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
 
     async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:

@@ -708,7 +708,7 @@ class Client:
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         resp = self._request(method, path, **kw)
         return proto.decode_json(
-            resp.text, method=method, url=str(resp.request.url), redact=self.settings.redact
+            resp.content, method=method, url=str(resp.request.url), redact=self.settings.redact
         )
 
     # -- server info ------------------------------------------------------------------------------
@@ -1014,7 +1014,7 @@ class Client:
             resp = self._request(
                 "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
             )
-        payload = proto.decode_json(resp.text, method="POST", url=route, redact=self.settings.redact)
+        payload = proto.decode_json(resp.content, method="POST", url=route, redact=self.settings.redact)
         return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
 
     def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
