@@ -218,6 +218,42 @@ async def test_socket_dropped_mid_job_reconnects_and_finishes(api: Api, sandbox:
     assert (await api("run", workflow(12))).ok  # the client's socket works again
 
 
+async def test_completion_while_disconnected_is_found_in_history(sandbox: Sandbox) -> None:
+    """The socket drops mid-job and can only reconnect after the prompt finished: no event will
+    ever say so, the client must find the result in the history."""
+    from websockets.asyncio.client import connect as aconnect
+    from websockets.sync.client import connect as sconnect
+
+    def finished() -> bool:
+        return any(sandbox.history())
+
+    def sync_factory(url: str, *, headers: Any) -> Any:
+        sync_factory.calls += 1  # type: ignore[attr-defined]
+        while sync_factory.calls > 1 and not finished():  # type: ignore[attr-defined]
+            threading.Event().wait(0.01)
+        return sconnect(url, additional_headers=dict(headers)).__enter__()
+
+    async def async_factory(url: str, *, headers: Any) -> Any:
+        async_factory.calls += 1  # type: ignore[attr-defined]
+        while async_factory.calls > 1 and not finished():  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)
+        return await aconnect(url, additional_headers=dict(headers))
+
+    for kind, factory in (("sync", sync_factory), ("async", async_factory)):
+        factory.calls = 0  # type: ignore[attr-defined]
+        api = Api(make_client(kind, sandbox.url, ws_connect=factory))
+        sandbox.faults.node("2", delay=0.3, steps=3)
+        sandbox.faults.drop_websockets(after_event="execution_start")
+        job = await api("submit", workflow(70 if kind == "sync" else 71))
+        result = await api.on(job, "wait")
+        assert result.ok and result.prompt_id == job.prompt_id
+        assert factory.calls == 2  # type: ignore[attr-defined]
+        await api.close()
+        sandbox.faults.clear()
+        with Client(sandbox.url) as c:
+            c.clear_history()
+
+
 async def test_history_written_late_is_waited_for(api: Api, sandbox: Sandbox) -> None:
     sandbox.faults.history_delay = 0.3  # execution_success long before the history entry
     assert (await api("run", workflow(13))).ok
@@ -274,8 +310,11 @@ async def test_restart_losing_the_queue_is_job_lost_not_a_hang(api: Api, sandbox
     assert info.value.prompt_id == job.prompt_id
 
 
-async def test_websocket_blocked_falls_back_to_polling(api: Api, sandbox: Sandbox) -> None:
-    sandbox.faults.block_websocket = True
+@pytest.mark.parametrize("refusal", [True, 403, 404])
+async def test_websocket_blocked_falls_back_to_polling(
+    api: Api, sandbox: Sandbox, refusal: bool | int
+) -> None:
+    sandbox.faults.block_websocket = refusal
     sandbox.pause_worker()
     job = await api("submit", workflow(17))
     events = await api.events(
