@@ -110,8 +110,8 @@ def test_reconcile_schedule() -> None:
     st = JobState("p")
     assert st.should_reconcile(0.0, status_tick=True)  # never reconciled yet
     st.reconciled(10.0)
-    assert not st.should_reconcile(10.5, status_tick=True)  # throttled while waiting
-    assert st.should_reconcile(11.0, status_tick=True)
+    assert not st.should_reconcile(10.3, status_tick=True)  # throttled while waiting
+    assert st.should_reconcile(10.6, status_tick=True)
     st.feed(Progress(node="1", value=1, max=3, prompt_id="p"), now=20.0)
     assert not st.should_reconcile(21.0, status_tick=False)  # recent activity
     assert st.should_reconcile(22.5, status_tick=False)  # silence: check the queue

@@ -39,7 +39,7 @@ _POLL_GROWTH = 1.5
 #: With a socket: reconcile with /queue after this much silence about our prompt...
 IDLE_RECONCILE = 2.0
 #: ...and at most this often on queue-change broadcasts while pending (positions wanted or not).
-STATUS_RECONCILE = {True: 0.1, False: 1.0}
+STATUS_RECONCILE = {True: 0.1, False: 0.5}
 
 QueueVerdict = Literal["pending", "running", "absent"]
 

@@ -1132,9 +1132,12 @@ class Job:
         self._hub = hub
         self._private = private
         self._state = JobState(prompt_id)
+        # Just posted: the queue was as good as checked (no /queue read right after every submit).
+        self._state.last_reconcile = time.monotonic()
         self._entry: Mapping[str, Any] | None = entry
         self._result: Result | None = None
         self._reconcile_first = reconcile_first or hub is None
+        self._cancel_seen = False
         if entry is not None:
             self._state.finished = True
         if hub is not None:
@@ -1187,14 +1190,12 @@ class Job:
     def _follow(self, timeout: float | None, *, positions: bool) -> Iterator[Event]:
         client, st = self._client, self._state
         st.want_positions = positions
-        if not positions and st.last_reconcile == float("-inf"):
-            # Nobody wants queue positions: the first /queue check can wait for silence or a second.
-            st.last_reconcile = time.monotonic()
         limit = timeout if timeout is not None else client.settings.wait_timeout
         deadline = None if limit is None else time.monotonic() + limit
         hub = self._hub
         polling = hub is None or not hub.connected
-        force = self._reconcile_first
+        # A watcher wants its queue position at once; wait() lets the socket speak first.
+        force = self._reconcile_first or (positions and not st.started and st.last_position is None)
         first = True
         while not st.finished:
             now = time.monotonic()
@@ -1205,6 +1206,8 @@ class Job:
                     hint="wait again with 'comfyctl wait ID', or cancel it",
                 )
             remaining = IDLE_RECONCILE if deadline is None else deadline - now
+            if self.prompt_id in client._cancelled and not self._cancel_seen:
+                self._cancel_seen = force = True  # dequeued through this client: look now
             if polling or force or hub is None:
                 if polling and not first:
                     time.sleep(min(st.poll_interval, remaining))
