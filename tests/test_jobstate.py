@@ -107,14 +107,18 @@ def test_poll_interval_adapts_between_bounds() -> None:
 
 
 def test_reconcile_schedule() -> None:
-    st = JobState("p")
-    assert st.should_reconcile(0.0, status_tick=True)  # never reconciled yet
-    st.reconciled(10.0)
-    assert not st.should_reconcile(10.3, status_tick=True)  # throttled while waiting
-    assert st.should_reconcile(10.6, status_tick=True)
-    st.feed(Progress(node="1", value=1, max=3, prompt_id="p"), now=20.0)
-    assert not st.should_reconcile(21.0, status_tick=False)  # recent activity
-    assert st.should_reconcile(22.5, status_tick=False)  # silence: check the queue
+    watcher = JobState("p", want_positions=True)
+    assert watcher.should_reconcile(0.0, status_tick=True)  # never reconciled yet
+    watcher.reconciled(10.0)
+    assert not watcher.should_reconcile(10.05, status_tick=True)  # throttled
+    assert watcher.should_reconcile(10.2, status_tick=True)
+    waiter = JobState("p")
+    waiter.reconciled(10.0)
+    assert not waiter.should_reconcile(11.5, status_tick=True)  # broadcasts alone: no /queue read
+    assert waiter.should_reconcile(12.5, status_tick=False)  # but silence is checked
+    waiter.feed(Progress(node="1", value=1, max=3, prompt_id="p"), now=20.0)
+    assert not waiter.should_reconcile(21.0, status_tick=False)  # recent activity
+    assert waiter.should_reconcile(22.5, status_tick=False)
 
 
 def test_router_files_events_by_prompt_and_ticks_on_status() -> None:

@@ -36,10 +36,11 @@ __all__ = ["POLL_MAX", "POLL_MIN", "TICK", "EventRouter", "JobState", "QueueVerd
 POLL_MIN = 0.05
 POLL_MAX = 1.0
 _POLL_GROWTH = 1.5
-#: With a socket: reconcile with /queue after this much silence about our prompt...
+#: With a socket: reconcile with /queue after this much silence about our prompt (the safety net
+#: that turns a deleted prompt or a silent socket into an answer)...
 IDLE_RECONCILE = 2.0
-#: ...and at most this often on queue-change broadcasts while pending (positions wanted or not).
-STATUS_RECONCILE = {True: 0.1, False: 0.5}
+#: ...and, for a watcher that wants queue positions, at most this often on queue broadcasts.
+POSITION_RECONCILE = 0.1
 
 QueueVerdict = Literal["pending", "running", "absent"]
 
@@ -116,11 +117,10 @@ class JobState:
         """With a socket open: is it time to check ``/queue`` (after a broadcast or silence)?"""
         if self.finished:
             return False
-        if status_tick and not self.started:
-            due = now - self.last_reconcile >= STATUS_RECONCILE[self.want_positions]
-        else:
-            due = now - max(self.last_activity, self.last_reconcile) >= IDLE_RECONCILE
-        return due
+        if status_tick and not self.started and self.want_positions:
+            return now - self.last_reconcile >= POSITION_RECONCILE
+        # wait() alone: broadcasts are not worth a /queue read (a long queue makes it a big one).
+        return now - max(self.last_activity, self.last_reconcile) >= IDLE_RECONCILE
 
     def reconciled(self, now: float) -> None:
         self.last_reconcile = now
