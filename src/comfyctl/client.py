@@ -117,9 +117,8 @@ class StdlibTransport(httpx.BaseTransport):
     _MAX_IDLE = 8
 
     def __init__(self, verify: ssl.SSLContext | bool = True):
-        if verify is True:
-            verify = httpx.create_ssl_context()
-        self._tls = verify if isinstance(verify, ssl.SSLContext) else _no_verify_context()
+        self._verify = verify
+        self._tls: ssl.SSLContext | None = None  # built on the first https connection (CA loading is slow)
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
@@ -161,6 +160,15 @@ class StdlibTransport(httpx.BaseTransport):
         scheme, host, port = key
         conn: http.client.HTTPConnection
         if scheme == "https":
+            if self._tls is None:
+                verify = self._verify
+                self._tls = (
+                    verify
+                    if isinstance(verify, ssl.SSLContext)
+                    else httpx.create_ssl_context()
+                    if verify
+                    else _no_verify_context()
+                )
             conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -229,6 +237,7 @@ class _ResponseStream(httpx.SyncByteStream):
         if self._done and not self._resp.will_close:
             self._pool.checkin(self._key, self._conn)
         else:
+            self._resp.close()  # the response holds its own reference to the socket
             _close(self._conn)
 
 
@@ -584,8 +593,8 @@ class Client:
         """Close the WebSocket and the HTTP connection pool."""
         self._hub.close()
         tx, self._tx = self._tx, None
-        if tx is not None and self._transport is None:
-            tx.close()
+        if tx is not None:
+            tx.close()  # like httpx.Client: a transport given to the client is closed with it
 
     def _send(
         self, method: str, route: str, *, timeout: float | None = None, stream: bool = False, **kw: Any
