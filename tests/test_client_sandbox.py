@@ -540,3 +540,13 @@ def test_transport_seam_is_used() -> None:
     with Client("http://example.invalid:1", transport=httpx.MockTransport(handler)) as c:
         assert c.queue().pending == ()
     assert seen == ["http://example.invalid:1/api/queue"]
+
+
+def test_jobs_waited_from_several_threads(sandbox: Sandbox) -> None:
+    import concurrent.futures
+
+    with Client(sandbox.url) as c:
+        jobs = [c.submit(workflow(80 + i)) for i in range(6)]
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(lambda j: j.wait(), jobs))
+    assert [r.prompt_id for r in results] == [j.prompt_id for j in jobs] and all(r.ok for r in results)

@@ -1,8 +1,9 @@
-"""The synchronous client: :class:`Client` and :class:`Job` (httpx.Client + websockets.sync).
+"""The synchronous client: :class:`Client` and :class:`Job` (httpx models + websockets.sync).
 
-A thin I/O layer: each method builds a request with :mod:`comfyctl._protocol`, sends it, and parses
-the answer there; job progress is decided by :mod:`comfyctl._jobstate`. The asynchronous twin is
-:mod:`comfyctl.aio` (same names and signatures; neither wraps the other).
+A thin I/O layer: each method builds a request with :mod:`comfyctl._protocol`, sends it to an httpx
+transport (the test seam; :class:`StdlibTransport` by default), and parses the answer there; job
+progress is decided by :mod:`comfyctl._jobstate`. The asynchronous twin is :mod:`comfyctl.aio`
+(same names and signatures; neither wraps the other).
 
 One WebSocket per client (one client id): events are routed to waiting jobs by prompt id, so many
 jobs can be submitted and waited for in any order without missing a completion.
@@ -73,10 +74,7 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     if verify is True:
         return True
     if verify is False:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        return _no_verify_context()
     try:
         return ssl.create_default_context(cafile=verify)
     except (OSError, ssl.SSLError) as exc:
@@ -483,8 +481,11 @@ class _Hub(EventRouter):
             if got is not None:
                 return got
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.read_lock.acquire(timeout=remaining):
+            if remaining <= 0:
                 return None
+            # Short slices: while another thread reads, our events land in our queue meanwhile.
+            if not self.read_lock.acquire(timeout=min(remaining, 0.05)):
+                continue
             try:
                 got = self.take(prompt_id)
                 if got is not None:
