@@ -550,3 +550,12 @@ def test_jobs_waited_from_several_threads(sandbox: Sandbox) -> None:
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             results = list(pool.map(lambda j: j.wait(), jobs))
     assert [r.prompt_id for r in results] == [j.prompt_id for j in jobs] and all(r.ok for r in results)
+
+
+async def test_async_jobs_awaited_concurrently(sandbox: Sandbox) -> None:
+    async with AsyncClient(sandbox.url) as c:
+        jobs = [await c.submit(workflow(90 + i)) for i in range(6)]
+        results = await asyncio.gather(*(j.wait() for j in reversed(jobs)))
+    assert [r.prompt_id for r in results] == [j.prompt_id for j in reversed(jobs)] and all(
+        r.ok for r in results
+    )
