@@ -352,9 +352,11 @@ class AsyncClient:
         return [str(m) for m in await self._expect(path, list)]
 
     async def embeddings(self) -> list[str]:
+        """Embedding names (without extension)."""
         return [str(m) for m in await self._expect("/embeddings", list)]
 
     async def extensions(self) -> list[str]:
+        """Frontend extension script URLs the server serves (``/extensions``)."""
         return [str(m) for m in await self._expect("/extensions", list)]
 
     async def logs(self) -> str:
@@ -389,9 +391,11 @@ class AsyncClient:
         return entry if isinstance(entry, dict) else None
 
     async def delete_history(self, prompt_ids: Iterable[str]) -> None:
+        """Remove finished prompts from the history (unknown ids are ignored by the server)."""
         await self._request("POST", "/history", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
 
     async def clear_history(self) -> None:
+        """Empty the whole history (every client's)."""
         await self._request("POST", "/history", json={"clear": True}, retry=True)
 
     async def jobs(self, **filters: Any) -> dict[str, Any]:

@@ -763,6 +763,7 @@ class Client:
         ]
 
     def embeddings(self) -> list[str]:
+        """Embedding names (without extension)."""
         return [
             str(m)
             for m in proto.expect(
@@ -775,6 +776,7 @@ class Client:
         ]
 
     def extensions(self) -> list[str]:
+        """Frontend extension script URLs the server serves (``/extensions``)."""
         return [
             str(m)
             for m in proto.expect(
@@ -825,9 +827,11 @@ class Client:
         return entry if isinstance(entry, dict) else None
 
     def delete_history(self, prompt_ids: Iterable[str]) -> None:
+        """Remove finished prompts from the history (unknown ids are ignored by the server)."""
         self._request("POST", "/history", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
 
     def clear_history(self) -> None:
+        """Empty the whole history (every client's)."""
         self._request("POST", "/history", json={"clear": True}, retry=True)
 
     def jobs(self, **filters: Any) -> dict[str, Any]:

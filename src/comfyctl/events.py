@@ -5,8 +5,9 @@ dataclass; anything else, including malformed frames, becomes :class:`UnknownEve
 a future server or a custom node sends never crashes a client. Events are hints: the history entry
 is the truth about a prompt.
 
-Each event has ``.type`` (the wire type) and ``.prompt_id`` (or None), and ``to_dict()`` for
-NDJSON output (a :class:`Preview` carries its size there, not its bytes).
+Each event has ``.type`` (the wire type; ``preview`` and ``node_text`` for binary frames, which
+have none; ``queue_position`` for the client-made one) and ``.prompt_id`` (or None), and
+``to_dict()`` for NDJSON output (a :class:`Preview` carries its size there, not its bytes).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Status(_Base):
 
 @dataclass(frozen=True, kw_only=True)
 class ExecutionStart(_Base):
+    """The prompt left the queue and started (server timestamp in ms)."""
+
     type: ClassVar[str] = "execution_start"
     prompt_id: str | None = None
     timestamp: int | None = None
@@ -104,6 +107,8 @@ class Executing(_Base):
 
 @dataclass(frozen=True, kw_only=True)
 class Progress(_Base):
+    """A node's progress bar moved (sampler steps, images saved, ...)."""
+
     type: ClassVar[str] = "progress"
     node: str | None = None
     value: int = 0
@@ -157,6 +162,8 @@ class ExecutionFailed(_Base):
 
 @dataclass(frozen=True, kw_only=True)
 class ExecutionInterrupted(_Base):
+    """The prompt was interrupted; ``node_id`` is where it stopped."""
+
     type: ClassVar[str] = "execution_interrupted"
     node_id: str | None = None
     node_type: str | None = None
@@ -176,6 +183,8 @@ class FeatureFlags(_Base):
 
 @dataclass(frozen=True, kw_only=True)
 class Logs(_Base):
+    """Server log lines (only for sockets subscribed via ``/internal/logs/subscribe``)."""
+
     type: ClassVar[str] = "logs"
     entries: tuple[Mapping[str, Any], ...] = ()
     size: Mapping[str, Any] | None = None

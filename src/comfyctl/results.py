@@ -204,6 +204,8 @@ class QueueState:
 
 @dataclass(frozen=True)
 class Device:
+    """One compute device from ``/system_stats`` (VRAM in bytes; for CPU, system RAM)."""
+
     name: str
     type: str
     index: int | None = None
