@@ -159,7 +159,8 @@ def test_400_on_prompt_becomes_prompt_rejected(name: str) -> None:
     assert err.body == case["response"]
     node_errors = case["response"]["node_errors"]
     assert {p["node_id"] for p in err.problems} >= set(node_errors)
-    assert err.message
+    assert err.problems and all(p["text"] for p in err.problems)  # also when node_errors is empty
+    assert err.problems[0]["text"] in err.message
 
 
 def test_500_text_plain_is_mapped_with_log_tail() -> None:
