@@ -559,3 +559,16 @@ async def test_async_jobs_awaited_concurrently(sandbox: Sandbox) -> None:
     assert [r.prompt_id for r in results] == [j.prompt_id for j in reversed(jobs)] and all(
         r.ok for r in results
     )
+
+
+def test_closing_the_client_closes_sockets_of_attached_jobs(sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", delay=30, steps=300)
+    with Client(sandbox.url) as owner:
+        running = owner.submit(workflow(95))
+        watcher = Client(sandbox.url)
+        job = watcher.attach(running.prompt_id)
+        hub = job._hub
+        assert hub is not None and hub.connected and hub.client_id == owner.client_id
+        watcher.close()
+        assert not hub.connected
+        assert owner.cancel(running.prompt_id) == "interrupted"

@@ -189,6 +189,7 @@ class AsyncClient:
         self._http: httpx.AsyncClient | None = None
         self._hub = _AsyncHub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
+        self._attached_hubs: list[_AsyncHub] = []
         self._cancelled: set[str] = set()  # dequeued here: their jobs end as Interrupted, not lost
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -210,6 +211,9 @@ class AsyncClient:
     async def close(self) -> None:
         """Close the WebSocket and the HTTP connection pool."""
         await self._hub.close()
+        for hub in self._attached_hubs:
+            await hub.close()
+        self._attached_hubs.clear()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -485,6 +489,7 @@ class AsyncClient:
             hub = self._hub
         elif owner:
             hub = _AsyncHub(self, owner)
+            self._attached_hubs.append(hub)  # closed with the client if never waited for
         else:
             hub = None
         if hub is not None:

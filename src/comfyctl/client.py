@@ -571,6 +571,7 @@ class Client:
         self._headers: dict[str, str] = {}
         self._hub = _Hub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
+        self._attached_hubs: list[_Hub] = []
         self._cancelled: set[str] = set()  # dequeued here: their jobs end as Interrupted, not lost
         self._lock = threading.Lock()
 
@@ -593,6 +594,9 @@ class Client:
     def close(self) -> None:
         """Close the WebSocket and the HTTP connection pool."""
         self._hub.close()
+        for hub in self._attached_hubs:
+            hub.close()
+        self._attached_hubs.clear()
         tx, self._tx = self._tx, None
         if tx is not None:
             tx.close()  # like httpx.Client: a transport given to the client is closed with it
@@ -947,6 +951,7 @@ class Client:
             hub = self._hub
         elif owner:
             hub = _Hub(self, owner)
+            self._attached_hubs.append(hub)  # closed with the client if never waited for
         else:
             hub = None  # no client id: ComfyUI sends it no targeted events, so poll
         if hub is not None:
