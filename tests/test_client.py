@@ -421,3 +421,24 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_a_server_ignoring_our_prompt_id_is_followed_by_its_own() -> None:
+    entry = json.loads(
+        (Path(__file__).parent.parent.parent / "shared/fixtures/history/success.json").read_text()
+    )
+    ((pid, hist),) = entry.items()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/prompt":
+            return httpx.Response(200, json={"prompt_id": pid, "number": 1, "node_errors": {}})
+        if path == "/api/queue":
+            return httpx.Response(200, json={"queue_running": [], "queue_pending": []})
+        if path == f"/api/history/{pid}":
+            return httpx.Response(200, json={pid: hist})
+        raise AssertionError(path)
+
+    with client(handler) as c:
+        job = c.submit(WF, prompt_id="ours")
+        assert job.prompt_id == pid and job.wait().prompt_id == pid

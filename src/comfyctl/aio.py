@@ -448,6 +448,10 @@ class AsyncClient:
         except BaseException:
             self._hub.unregister(pid)
             raise
+        if got_id and got_id != pid:
+            # Servers older than client-chosen ids ignore ours: follow the id they gave.
+            self._hub.unregister(pid)
+            self._hub.register(got_id)
         return AsyncJob(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
 
     async def _post_prompt(

@@ -902,6 +902,10 @@ class Client:
         except BaseException:
             self._hub.unregister(pid)
             raise
+        if got_id and got_id != pid:
+            # Servers older than client-chosen ids ignore ours: follow the id they gave.
+            self._hub.unregister(pid)
+            self._hub.register(got_id)
         return Job(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
 
     def _post_prompt(
