@@ -312,6 +312,7 @@ def test_view_to_file_path_and_folder(tmp_path: Path) -> None:
         again = c.view_to("img.png", tmp_path / "chosen.png")
         assert again.name == "chosen (1).png"
         assert c.view_to("sub/../img.png", tmp_path) == tmp_path / "img.png"
+        assert c.view_to("img.png", f"{tmp_path}/new/") == tmp_path / "new" / "img.png"
 
 
 def test_upload_arguments_are_checked(tmp_path: Path) -> None:

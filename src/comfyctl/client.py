@@ -402,8 +402,9 @@ def _check_inside(root: Path, path: Path) -> None:
 
 def view_target(dest: str | Path, filename: str) -> tuple[Path, PurePosixPath]:
     """``view_to`` destination: a folder (keep the server's safe name) or a file path."""
+    as_dir = str(dest).endswith(("/", os.sep))  # "out/" names a folder even before it exists
     dest = Path(dest)
-    if dest.is_dir():
+    if as_dir or dest.is_dir():
         return dest, safe_relpath(filename)
     return dest.parent, PurePosixPath(dest.name)
 
