@@ -213,7 +213,8 @@ def test_unreachable_timeout_and_lost() -> None:
 
 
 def test_unrecognised_errors_get_no_made_up_advice(fixtures_dir: Path) -> None:
-    assert advise(_execution_error(fixtures_dir)) is None  # the captured "saving outside the output folder"
+    unknown = _execution_error(fixtures_dir, exception_type="ValueError", exception_message="odd state")
+    assert advise(unknown) is None
     assert advise(ValueError("x")) is None
 
 
@@ -292,3 +293,24 @@ def test_offline_validation_problems_get_the_same_advice(fixtures_dir: Path) -> 
         "ComfyUI_IPAdapter_plus",
     }
     assert len([s for s in advice.steps if s.startswith("install")]) == 2
+
+
+def test_output_prefix_outside_the_output_folder(fixtures_dir: Path) -> None:
+    # history/error.json is the captured SaveImage run with filename_prefix "../outside/escape".
+    error = _execution_error(fixtures_dir)
+    assert "outside the output folder" in (error.exception_message or "")
+    advice = advise(error)
+    assert advice is not None and advice.code == "output_outside_folder"
+    assert "filename_prefix" in advice.summary and "node" in advice.summary
+
+
+def test_execution_error_hint_points_at_the_servers_traceback(fixtures_dir: Path) -> None:
+    error = _execution_error(fixtures_dir)
+    assert f"comfyctl history show {error.prompt_id} --json" in error.hint
+
+
+def test_server_rejections_get_a_hint_that_fits_the_problem(fixtures_dir: Path) -> None:
+    no_outputs = _rejected(fixtures_dir, "no_outputs")
+    assert "output node" in no_outputs.hint
+    out_of_range = _rejected(fixtures_dir, "value_out_of_range")
+    assert out_of_range.hint == type(out_of_range).default_hint

@@ -185,8 +185,8 @@ def error_for_status(
     if status == 400 and prompt is not None:
         data = _maybe_json(body)
         if isinstance(data, dict) and ("error" in data or "node_errors" in data):
-            summary, problems = _describe_rejection(data, prompt)
-            return errors.PromptRejected(summary, body=data, problems=problems)
+            summary, problems, hint = _describe_rejection(data, prompt)
+            return errors.PromptRejected(summary, body=data, problems=problems, hint=hint)
     if status in (401, 403):
         if status == 403 and not body.strip():
             reason = (
@@ -249,10 +249,12 @@ def _error_text(body: str) -> str:
 
 def _describe_rejection(
     body: dict[str, Any], prompt: Mapping[str, Any]
-) -> tuple[str, list[errors.NodeProblem]]:
-    from comfyctl.workflow.validate import describe_rejection  # heavy module: load on a 400 only
+) -> tuple[str, list[errors.NodeProblem], str | None]:
+    """Summary, readable problems and a fitting hint (None: the error class's default)."""
+    from comfyctl.workflow.validate import describe_rejection, hint_for  # heavy: load on a 400 only
 
-    return describe_rejection(body, prompt)
+    summary, problems = describe_rejection(body, prompt)
+    return summary, problems, hint_for(problems)
 
 
 def log_tail(logs: Any, lines: int = 30) -> str | None:
@@ -497,7 +499,8 @@ def execution_error(prompt_id: str, payload: Mapping[str, Any]) -> errors.Execut
         exception_type=exc_type,
         exception_message=exc_msg,
         traceback=[str(t) for t in payload.get("traceback") or ()],
-        hint="see the exception above; 'comfyctl' diagnosis can explain common failures",
+        hint=f"fix what the node reports and run again; 'comfyctl history show {prompt_id} --json' "
+        "has the server's traceback",
     )
 
 

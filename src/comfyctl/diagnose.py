@@ -246,6 +246,9 @@ _DTYPE = re.compile(
 _SHAPE = re.compile(
     r"mat1 and mat2 shapes cannot be multiplied|size mismatch for|Error\(s\) in loading state_dict"
 )
+#: SaveImage & co. refuse a filename_prefix that leaves the output folder (``..``, absolute paths)
+#: at run time, not at validation (comfyui-api.md §9).
+_OUTSIDE_OUTPUT = re.compile(r"Saving (image|file)s? outside the output folder", re.IGNORECASE)
 _NODE_MISSING = re.compile(r"node (.+?) does not exist", re.IGNORECASE)
 _NOT_IN_LIST = re.compile(r": '(.*)' not in ")
 _PATH_IN_MESSAGE = re.compile(r"""['"]([^'"]+\.[A-Za-z0-9]{2,12})['"]""")
@@ -455,6 +458,16 @@ def advise(error: BaseException, *, known_packages: Mapping[str, str] | None = N
             return _dtype(message, node)
         if _SHAPE.search(message):
             return _shape(message, node)
+        if _OUTSIDE_OUTPUT.search(message):
+            return Advice(
+                "output_outside_folder",
+                f"Bad output path{node}: the filename_prefix leaves ComfyUI's output folder.",
+                (
+                    "use a relative filename_prefix without '..' or a leading '/', "
+                    "e.g. --set SaveImage.filename_prefix=myrun/img",
+                ),
+                {"message": message},
+            )
         if (error.exception_type or "").endswith("FileNotFoundError"):
             m = _PATH_IN_MESSAGE.search(error.exception_message or "")
             return _missing_file(m.group(1) if m else (error.exception_message or "?"), node)

@@ -1773,15 +1773,19 @@ def check(
         raise ValidationError(
             report.summary,
             problems=list(report.problems),
-            hint=_hint(report.problems),
+            hint=hint_for(report.problems),
             details={"status": report.verdict.status, "outputs": list(report.outputs)},
         )
     return report
 
 
-def _hint(problems: Sequence[NodeProblem]) -> str | None:
-    """What to do next, for the kind of problem that is most likely blocking."""
+def hint_for(problems: Sequence[NodeProblem]) -> str | None:
+    """What to do next, for the kind of problem that is most likely blocking (None: the default hint)."""
     kinds = {p.get("type") for p in problems}
+    if kinds & {"prompt_no_outputs", "no_prompt", "malformed_prompt"} and len(kinds) == 1:
+        if "prompt_no_outputs" in kinds:
+            return "add an output node (SaveImage, PreviewImage, ...) that the rest of the graph feeds"
+        return "pass an API-format workflow ({node id: {class_type, inputs}}) or a UI file saved by ComfyUI"
     if "invalid_prompt" in kinds and any("not installed" in p["text"] for p in problems):
         return "install the custom node packs that provide these node types, then restart ComfyUI"
     if "missing_model" in kinds:
