@@ -31,13 +31,19 @@ def doc_blocks() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 _TYPES = {
-    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-    "integer": int, "number": (int, float),
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+    "integer": int,
+    "number": (int, float),
 }
 
 
-def schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None,
-                  path: str = "$") -> list[str]:
+def schema_errors(
+    value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None, path: str = "$"
+) -> list[str]:
     """A small JSON Schema subset (type, const, enum, required, properties, items,
     additionalProperties, oneOf, $ref to #/$defs): enough for docs/cli.md, no extra dependency."""
     root = root or schema
@@ -104,6 +110,15 @@ def assert_schema(value: Any, name: str) -> None:
     schemas, _ = doc_blocks()
     errors = schema_errors(value, schemas[name])
     assert not errors, f"{name}: {errors}\n{json.dumps(value, indent=2)[:2000]}"
+
+
+def assert_error(outcome: Outcome, exit_code: int, code: str) -> dict[str, Any]:
+    """A ``--json`` failure: the exit code, one error document on stdout (docs/cli.md), its code."""
+    assert outcome.code == exit_code, (outcome.code, outcome.stdout, outcome.stderr)
+    doc = outcome.json()
+    assert_schema(doc, "error")
+    assert doc["error"]["code"] == code, doc
+    return dict(doc["error"])
 
 
 def _closed_port() -> int:

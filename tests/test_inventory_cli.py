@@ -18,7 +18,7 @@ import pytest
 
 from comfyctl.client import Client
 from comfyctl.offline import OfflineStore
-from test_cli_support import invoke
+from test_cli_support import assert_error, assert_schema, invoke
 
 API_OK = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
@@ -58,12 +58,14 @@ def test_inventory_command_caches_and_refreshes(sandbox: Any, tmp_path: Path) ->
     first = invoke("inventory", "--json", url=sandbox.url)
     assert first.code == 0, first.stderr
     doc = first.json()
+    assert_schema(doc, "inventory")
     assert doc["mode"] == "online" and doc["models"]["loras"] == ["detail.safetensors"]
     assert doc["nodes"]["SaveImageWebsocket"] == "custom_nodes.websocket_image_save"
     assert (tmp_path / "state/inventory.json").is_file()
     (sandbox.root / "models/loras/new.safetensors").write_bytes(b"x")
     assert invoke("inventory", "--json", url=sandbox.url).json()["created"] == doc["created"]
     refreshed = invoke("inventory", "--refresh", "--json", url=sandbox.url).json()
+    assert_schema(refreshed, "inventory")
     assert refreshed["models"]["loras"] == ["detail.safetensors", "new.safetensors"]
     human = invoke("inventory", url=sandbox.url)
     assert human.code == 0 and "new.safetensors" in human.stdout and "websocket_image_save" in human.stdout
@@ -75,9 +77,18 @@ def test_inventory_falls_back_to_a_stale_cache_with_a_warning(sandbox: Any, tmp_
     sandbox.stop()
     out = invoke("inventory", "--max-age", "0", "--json", url=url)
     assert out.code == 0 and out.json()["stale"] is True
+    assert_schema(out.json(), "inventory")
     assert "unreachable" in out.stderr
     down = invoke("inventory", "--state-dir", str(tmp_path / "none"), url=url)
     assert down.code == 3
+    assert_error(invoke("inventory", "--state-dir", tmp_path / "none", "--json", url=url), 3, "unreachable")
+    assert_error(
+        invoke(
+            "check", _file(tmp_path, "wf.json", API_OK), "--state-dir", tmp_path / "none", "--json", url=url
+        ),
+        3,
+        "unreachable",
+    )
 
 
 def test_inventory_scan_command(tmp_path: Path) -> None:
@@ -89,10 +100,12 @@ def test_inventory_scan_command(tmp_path: Path) -> None:
     out = invoke("inventory", "scan", str(root), "--json")
     assert out.code == 0, out.stderr
     doc = out.json()
+    assert_schema(doc, "inventory")
     assert doc["mode"] == "offline" and doc["models"]["vae"] == ["ae.safetensors"]
     assert doc["nodes"] == {"PackNode": "custom_nodes.pack"}
     assert root.resolve().as_uri() in json.loads((tmp_path / "state/inventory.json").read_text())["servers"]
     assert invoke("inventory", "scan", str(tmp_path / "nope")).code == 2
+    assert_error(invoke("inventory", "scan", tmp_path / "nope", "--json"), 2, "usage")
 
 
 def test_check_names_each_missing_item_with_its_folder_or_package(sandbox: Any, tmp_path: Path) -> None:
@@ -103,6 +116,7 @@ def test_check_names_each_missing_item_with_its_folder_or_package(sandbox: Any, 
     assert "sdxl_base.safetensors" in out.stdout and "models/checkpoints/" in out.stdout
     assert "detail.safetensors" in out.stdout and "models/loras/" in out.stdout
     doc = invoke("check", wf, "--json", url=sandbox.url).json()
+    assert_schema(doc, "check")
     assert doc["ok"] is False
     kinds = sorted((p["kind"], p.get("folder") or p.get("package")) for p in doc["problems"])
     assert kinds == [
@@ -113,9 +127,16 @@ def test_check_names_each_missing_item_with_its_folder_or_package(sandbox: Any, 
     (sandbox.root / "models/checkpoints").mkdir(parents=True, exist_ok=True)
     (sandbox.root / "models/checkpoints/sdxl_base.safetensors").write_bytes(b"x")
     again = invoke("check", wf, "--refresh", "--json", url=sandbox.url).json()
+    assert_schema(again, "check")
     assert [p["value"] for p in again["problems"] if p["kind"] == "missing_model"] == ["detail.safetensors"]
     ok = invoke("check", _file(tmp_path, "ok.json", API_OK), url=sandbox.url)
     assert ok.code == 0 and "everything it needs is installed" in ok.stdout
+    ok_doc = invoke("check", _file(tmp_path, "ok.json", API_OK), "--json", url=sandbox.url)
+    assert ok_doc.code == 0 and ok_doc.json()["ok"] is True and ok_doc.json()["problems"] == []
+    assert_schema(ok_doc.json(), "check")
+    assert_error(
+        invoke("check", _file(tmp_path, "list.json", [1]), "--json", url=sandbox.url), 2, "bad_workflow"
+    )
 
 
 def test_check_against_a_folder_on_disk(tmp_path: Path) -> None:
@@ -124,6 +145,7 @@ def test_check_against_a_folder_on_disk(tmp_path: Path) -> None:
     (root / "models/checkpoints/sdxl_base.safetensors").write_bytes(b"")
     out = invoke("check", _file(tmp_path, "needs.json", API_MISSING), "--comfyui-dir", root, "--json")
     assert out.code == 4
+    assert_schema(out.json(), "check")
     missing = {p["class_type"] for p in out.json()["problems"]}
     assert missing == {
         "CheckpointLoaderSimple",
@@ -137,16 +159,22 @@ def test_export_ls_and_submit_exactly_once(sandbox: Any, tmp_path: Path) -> None
     wf = _file(tmp_path, "flow.json", API_OK)
     saved = invoke("export", wf, "--project", "p", "--name", "night", "--json")
     assert saved.code == 0, saved.stderr
+    assert_schema(saved.json(), "exported")
     assert saved.json()["path"] == str(Path("projects/p/workflows/night.json"))
     assert json.loads((tmp_path / "projects/p/workflows/night.json").read_text()) == API_OK
     second = invoke("export", wf, "--project", "p", "--name", "night", "--json").json()
     assert second["name"] == "night-2"  # never silently replaced
     listed = invoke("offline", "ls", "--json").json()
+    assert_schema(listed, "offline_ls")
     assert [p["name"] for p in listed["pending"]] == ["night", "night-2"]
     assert invoke("offline", "submit", url=sandbox.url).code == 2  # neither --all nor names
+    assert_error(invoke("offline", "submit", "--json", url=sandbox.url), 2, "usage")
+    assert_error(invoke("export", tmp_path / "absent.json", "--json"), 2, "bad_workflow")
     sandbox.pause_worker()
     sub = invoke("offline", "submit", "--all", "--json", url=sandbox.url)
     assert sub.code == 0, sub.stderr
+    assert_schema(sub.json(), "offline_submit")
+    assert {s["status"] for s in sub.json()["submitted"]} == {"submitted"}
     ids = [s["prompt_id"] for s in sub.json()["submitted"]]
     queued = invoke("queue", "--json", url=sandbox.url)
     assert queued.code == 0
@@ -162,6 +190,7 @@ def test_offline_submit_against_a_down_server_exits_3_and_keeps_the_work(
     OfflineStore().export(API_OK, name="keep")
     out = invoke("offline", "submit", "--all", url=down_url)
     assert out.code == 3
+    assert_error(invoke("offline", "submit", "--all", "--json", url=down_url), 3, "unreachable")
     assert [p.name for p in OfflineStore().pending()] == ["keep"]
 
 
@@ -179,6 +208,7 @@ def test_doctor_verdicts(sandbox: Any, down_url: str, tmp_path: Path) -> None:
     out = invoke("doctor", "--json", url=sandbox.url)
     assert out.code == 0, out.stderr
     doc = out.json()
+    assert_schema(doc, "doctor")
     assert doc["verdict"] == "degraded"  # no inventory cached yet
     checks = {c["name"]: c for c in doc["checks"]}
     assert checks["reachable"]["status"] == "ok" and "0.8.0" in checks["versions"]["message"]
@@ -186,8 +216,13 @@ def test_doctor_verdicts(sandbox: Any, down_url: str, tmp_path: Path) -> None:
     assert invoke("inventory", url=sandbox.url).code == 0
     healthy = invoke("doctor", url=sandbox.url)
     assert healthy.code == 0 and "verdict: healthy" in healthy.stdout
+    healthy_doc = invoke("doctor", "--json", url=sandbox.url).json()
+    assert healthy_doc["verdict"] == "healthy"
+    assert_schema(healthy_doc, "doctor")
     down = invoke("doctor", "--json", url=down_url)
     assert down.code == 3 and down.json()["verdict"] == "down"
+    assert_schema(down.json(), "doctor")  # a verdict, not an error document
+    assert_error(invoke("doctor", "--sample", "-1", "--json", url=down_url), 2, "usage")
     assert down.json()["checks"][0]["advice"]["code"] == "unreachable"
 
 
@@ -202,7 +237,9 @@ def test_doctor_flags_a_stuck_queue(sandbox: Any) -> None:
     fine = invoke("doctor", "--sample", "0.05", "--json", url=sandbox.url)
     queue = {c["name"]: c for c in fine.json()["checks"]}["queue"]
     assert queue["status"] == "ok" and "same prompt running" in queue["message"]  # young: not stuck
+    assert_schema(fine.json(), "doctor")
     out = invoke("doctor", "--stuck-after", "0", "--json", url=sandbox.url)
+    assert_schema(out.json(), "doctor")
     queue = {c["name"]: c for c in out.json()["checks"]}["queue"]
     assert queue["status"] == "warn" and queue["advice"]["code"] == "queue_stuck"
     assert out.json()["verdict"] == "degraded" and out.code == 0
@@ -259,12 +296,15 @@ def test_export_of_a_ui_workflow_saves_both_files(tmp_path: Path, fixtures_dir: 
     out = invoke("export", ui, "--object-info", fixtures_dir / "object_info.json", "--json")
     assert out.code == 0, out.stderr
     doc = out.json()
+    assert_schema(doc, "exported")
     assert doc["name"] == "default"  # the file name without .ui.json
     saved_api = json.loads(Path(doc["path"]).read_text())
     assert saved_api == json.loads((fixtures_dir / "ui2api/default.api.json").read_text())
     assert json.loads(Path(doc["ui_path"]).read_text()) == json.loads(ui.read_text())  # loadable in ComfyUI
     check = invoke("check", ui, "--comfyui-dir", tmp_path, "--json")  # a UI file checks without conversion
     assert check.code == 4 and {p["class_type"] for p in check.json()["problems"]} >= {"KSampler"}
+    assert_schema(check.json(), "check")
+    assert check.json()["format"] == "ui"
 
 
 def test_export_of_a_ui_workflow_without_definitions_is_unreachable_not_saved(
@@ -272,6 +312,10 @@ def test_export_of_a_ui_workflow_without_definitions_is_unreachable_not_saved(
 ) -> None:
     out = invoke("export", fixtures_dir / "ui2api/default.ui.json", url=down_url)
     assert out.code == 3 and "--object-info" in out.stderr
+    err = assert_error(
+        invoke("export", fixtures_dir / "ui2api/default.ui.json", "--json", url=down_url), 3, "unreachable"
+    )
+    assert "--object-info" in err["hint"]
     assert not (tmp_path / "projects").exists()
 
 
@@ -297,9 +341,11 @@ def test_offline_submit_marks_a_rejected_workflow_and_exits_4(sandbox: Any, tmp_
     store.export(API_OK, name="good")
     out = invoke("offline", "submit", "--all", "--json", url=sandbox.url)
     assert out.code == 4
+    assert_schema(out.json(), "offline_submit")
     rows = {s["name"]: s for s in out.json()["submitted"]}
     assert rows["bad"]["status"] == "rejected" and rows["bad"]["error"]["code"] == "prompt_rejected"
     assert rows["good"]["status"] == "submitted"
     assert store.pending() == []
     listed = invoke("offline", "ls", "--submitted", "--json").json()
+    assert_schema(listed, "offline_ls")
     assert {r["name"]: r["status"] for r in listed["submitted"]} == {"bad": "rejected", "good": "submitted"}
