@@ -74,15 +74,8 @@ class State:
             settings = Settings.resolve(self.url, token=self.token, timeout=self.timeout)
             if self.retries is not None:
                 settings = dataclasses.replace(settings, retries=self.retries)
-            transport = None
-            if settings.base_url.startswith("http://"):
-                # Start fast: httpx loads the CA bundle (60-130 ms) for every client, even for
-                # plain-http URLs; a transport without TLS verification skips that and changes
-                # nothing for http:// (no TLS; redirects are not followed).
-                import httpx
-
-                transport = httpx.HTTPTransport(verify=False)
-            self._client = Client(settings=settings, transport=transport)
+            # The client's default transport (StdlibTransport) loads no CA bundle for http://.
+            self._client = Client(settings=settings)
         return self._client
 
     def close(self) -> None:
