@@ -280,3 +280,15 @@ def test_definitions_fall_back_to_the_inventory_cache(tmp_path: Path, fixtures_d
     saved = invoke("run", ui, "--name", "cached", url=url)
     _assert_one_error(saved, 3)
     assert (tmp_path / "projects" / "default" / "workflows" / "cached.ui.json").is_file()
+
+
+def test_url_pasted_with_api_suffix_works(sandbox: Any) -> None:
+    # the frontend's .../api URL used to become /api/api/system_stats → 404 (exit 1)
+    for url in (sandbox.url + "/api", sandbox.url + "/api/"):
+        assert invoke("--json", "status", url=url).json()["reachable"] is True
+
+
+def test_https_to_a_plain_http_server_says_use_http(sandbox: Any) -> None:
+    out = invoke("status", url=sandbox.url.replace("http://", "https://"))
+    _assert_one_error(out, 3)
+    assert "use http://" in out.stderr and "--ca-bundle" not in out.stderr

@@ -100,3 +100,18 @@ def test_tls_verify_and_ca_bundle() -> None:
     assert Settings.resolve(env={"COMFYUI_CA_BUNDLE": "/ca.pem"}).verify == "/ca.pem"
     assert Settings.resolve(verify=True, env={"COMFYUI_CA_BUNDLE": "/ca.pem"}).verify is True
     assert Settings.resolve(verify="/mine.pem", env={}).verify == "/mine.pem"
+
+
+@pytest.mark.parametrize(
+    ("raw", "base"),
+    [
+        ("http://127.0.0.1:8188/api", "http://127.0.0.1:8188"),
+        ("http://127.0.0.1:8188/api/", "http://127.0.0.1:8188"),
+        ("127.0.0.1:8188/api", "http://127.0.0.1:8188"),
+        ("https://host/comfy/api/", "https://host/comfy"),
+        ("https://host/apis", "https://host/apis"),
+    ],
+)
+def test_api_suffix_pasted_from_the_frontend_is_not_doubled(raw: str, base: str) -> None:
+    # the client adds /api to every route itself: keeping the suffix gave /api/api/... → 404
+    assert Settings.resolve(raw, env={}).base_url == base

@@ -270,11 +270,14 @@ def transport_error(exc: Exception, method: str, url: str, timeout: float, setti
             )
         return RequestTimeout(f"{method} {url}: no answer within {timeout:g} s")
     if isinstance(exc, httpx.ConnectError):
-        hint = (
-            "check the certificate, --ca-bundle, or verify=False for self-signed servers"
-            if "CERTIFICATE" in text.upper() or "SSL" in text.upper()
-            else f"start ComfyUI, or pass the right URL (now {settings.url})"
-        )
+        upper = text.upper()
+        if "WRONG_VERSION_NUMBER" in upper or "RECORD LAYER" in upper:
+            # TLS spoken to a plain-HTTP port (ComfyUI serves http unless started with --tls-*)
+            hint = f"the server speaks plain HTTP: use http:// instead of https:// (now {settings.url})"
+        elif "CERTIFICATE" in upper or "SSL" in upper:
+            hint = "check the certificate: COMFYUI_CA_BUNDLE, or COMFYUI_VERIFY=0 if self-signed"
+        else:
+            hint = f"start ComfyUI, or pass the right URL (now {settings.url})"
         return ServerUnreachable(f"ComfyUI is not reachable at {settings.url}: {text}", hint=hint)
     return TransportError(
         f"{method} {url}: the connection failed: {text}",

@@ -235,7 +235,12 @@ def _split_url(raw: str) -> tuple[str, str | None, str | None]:
     if ":" in host:
         host = f"[{host}]"
     netloc = host + (f":{port}" if port is not None else "")
-    base = urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
+    path = parts.path.rstrip("/")
+    # Users paste the frontend's ``.../api`` URL; we add ``/api`` to routes ourselves, and
+    # ``/internal`` routes exist only at the root, so the suffix belongs to the routes, not the base.
+    if path.endswith("/api"):
+        path = path[: -len("/api")]
+    base = urlunsplit((scheme, netloc, path, "", ""))
     user = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
     return base, user, password
