@@ -292,3 +292,24 @@ def test_https_to_a_plain_http_server_says_use_http(sandbox: Any) -> None:
     out = invoke("status", url=sandbox.url.replace("http://", "https://"))
     _assert_one_error(out, 3)
     assert "use http://" in out.stderr and "--ca-bundle" not in out.stderr
+
+
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_ctrl_c_while_following_names_the_prompt_that_keeps_running(
+    monkeypatch: pytest.MonkeyPatch, sandbox: Any, json_mode: bool
+) -> None:
+    from comfyctl.cli import progress
+
+    def interrupted(*a: Any, **k: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress.ProgressDisplay, "update", interrupted)
+    out = invoke(*(["--json"] if json_mode else []), "run", DEMO, url=sandbox.url)
+    assert out.code == 130 and "Traceback" not in out.stderr
+    if json_mode:  # an agent gets the prompt id in the one JSON document, not only in stderr prose
+        doc = out.json()
+        assert doc["error"]["code"] == "aborted" and doc["error"]["details"]["prompt_id"]
+        assert "comfyctl cancel " + doc["error"]["details"]["prompt_id"] in doc["error"]["hint"]
+    else:
+        _assert_one_error(out, 130)
+        assert "comfyctl cancel " in out.stderr

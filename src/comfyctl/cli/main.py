@@ -70,6 +70,13 @@ class CliGroup(ComfyGroup):
         command: click.Command | None = getattr(module, attr, None)
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            # click would print an empty line on stderr before its Abort; the boundary prints one line
+            raise click.exceptions.Abort() from exc
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List commands from the stored short help, without importing their modules."""
         rows = [(name, LAZY_COMMANDS[name][1]) for name in sorted(LAZY_COMMANDS)]
@@ -145,7 +152,14 @@ def _report(exc: BaseException, st: State) -> int:
         _print_error(st, "usage", exc.format_message(), "", {}, [], exc)
         return exc.exit_code
     if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
-        _print_error(st, "aborted", "interrupted by the user", "", {}, [], exc)
+        # set by run/wait/watch on the KeyboardInterrupt while following a prompt
+        pid = getattr(exc, "prompt_id", None) or getattr(exc.__cause__, "prompt_id", None)
+        if pid is None:
+            _print_error(st, "aborted", "interrupted by the user", "", {}, [], exc)
+        else:
+            hint = f"the prompt continues on the server; cancel it with 'comfyctl cancel {pid}'"
+            message = f"stopped watching prompt {pid}: interrupted by the user"
+            _print_error(st, "aborted", message, hint, {"prompt_id": pid}, [], exc)
         return 130
     if isinstance(exc, BrokenPipeError):  # `comfyctl ... | head`: the reader left, nothing to tell
         import os

@@ -61,11 +61,9 @@ def follow(job: Any, api: Mapping[str, Any] | None, defs: Any = None, *, events_
                 display.update(event)
         # --timeout bounds the whole wait, not each half of it
         result = job.wait(timeout=None if deadline is None else max(0.001, deadline - time.monotonic()))
-    except KeyboardInterrupt:
-        info(
-            f"stopped watching; prompt {job.prompt_id} continues on the server "
-            f"(cancel it with: comfyctl cancel {job.prompt_id})"
-        )
+    except KeyboardInterrupt as exc:
+        # the error boundary reports it (also in the --json error document, for agents)
+        exc.prompt_id = job.prompt_id  # type: ignore[attr-defined]
         raise
     cached = len(result.cached)
     n = len(result.executed) + cached
