@@ -21,3 +21,12 @@ def test_all_is_complete_and_resolvable() -> None:
         assert hasattr(comfyctl, name), name
     public = {n for n in dir(comfyctl) if not n.startswith("_") and n[0].isupper()}
     assert public <= set(comfyctl.__all__), public - set(comfyctl.__all__)
+
+
+def test_the_console_script_needs_no_extra() -> None:
+    """`pip install comfyctl` gives a working `comfyctl`: what the CLI imports is a core dependency."""
+    import re
+    from importlib.metadata import requires
+
+    core = {re.split(r"[<>=\[; ]", r)[0] for r in requires("comfyctl") or [] if "extra ==" not in r}
+    assert {"click", "rich", "httpx", "websockets"} <= core
