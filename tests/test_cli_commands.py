@@ -458,3 +458,19 @@ def test_bare_groups_show_their_help(args: list[str]) -> None:
     assert out.code == (0 if "--help" in args else 2)
     assert out.stdout.startswith("Usage: comfyctl") and "Commands:" in out.stdout
     assert "error:" not in out.stderr
+
+
+def test_upload_paths_and_mask_of_another_size(sandbox: Any, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "orig.png")
+    Image.new("RGBA", (4, 4), (0, 0, 0, 9)).save(tmp_path / "mask.png")
+    assert invoke("upload", tmp_path / "orig.png", url=sandbox.url).code == 0
+    # a path leaving the input folder: our own usage error, not the server's bare 400 (exit 1)
+    for args in (["--subfolder", "../../etc"], ["--name", "../x.png"], ["--subfolder", "/abs"]):
+        out = invoke("upload", tmp_path / "orig.png", *args, url=sandbox.url)
+        assert out.code == 2 and "leaves the server's input folder" in out.stderr, out.stderr
+    assert invoke("upload", tmp_path / "orig.png", "--subfolder", "a/../b", url=sandbox.url).code == 0
+    # ComfyUI answers 500 when the mask's size differs; the hint names the cause, not "restart"
+    out = invoke("upload", tmp_path / "mask.png", "--mask", "orig.png", url=sandbox.url)
+    assert out.code == 9 and "resize the mask" in out.stderr, out.stderr

@@ -15,6 +15,7 @@ import http.client
 import json
 import mimetypes
 import os
+import posixpath
 import select
 import socket
 import ssl
@@ -314,6 +315,13 @@ def upload_form(
         raise UsageError(f"upload type must be input, temp or output, not {type!r}")
     if not name.strip():
         raise UsageError("the upload needs a non-empty file name")
+    stored = posixpath.normpath(posixpath.join(subfolder.replace("\\", "/"), name.replace("\\", "/")))
+    if stored.startswith(("/", "../")) or stored == "..":
+        # ComfyUI answers a bare 400 for a path leaving its folder; say why instead
+        raise UsageError(
+            f"upload path {stored!r} leaves the server's {type} folder",
+            hint="use a relative subfolder and file name without '..'",
+        )
     data = {"type": type, "subfolder": subfolder}
     if overwrite:
         data["overwrite"] = "true"

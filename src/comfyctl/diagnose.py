@@ -486,6 +486,16 @@ def advise(error: BaseException, *, known_packages: Mapping[str, str] | None = N
             {"status": error.status},
         )
     if isinstance(error, ServerError):
+        if str(error.details.get("url", "")).endswith("/upload/mask") and "images do not match" in (
+            error.log_tail or ""
+        ):
+            # ComfyUI 0.8.0 quirk: /upload/mask copies the alpha without resizing; PIL raises → 500
+            return Advice(
+                "mask_size",
+                "The mask is not the same size as the original image (ComfyUI answers 500).",
+                ("resize the mask to the original image's width and height, then upload it again",),
+                {"status": error.status},
+            )
         steps = ["restart ComfyUI (it failed on this request), then retry"]
         if error.log_tail:
             steps.append("if it fails again, its log ends with:\n" + error.log_tail.rstrip()[-1500:])

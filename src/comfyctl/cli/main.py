@@ -116,7 +116,7 @@ class CliGroup(ComfyGroup):
 
 def _report(exc: BaseException, st: State) -> int:
     """Print one error for ``exc`` (stderr, or JSON on stdout) and return the exit code."""
-    from comfyctl.errors import ComfyError, ExecutionError, ValidationError
+    from comfyctl.errors import ComfyError, ExecutionError, ServerError, ValidationError
 
     if isinstance(exc, SystemExit):
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -135,7 +135,9 @@ def _report(exc: BaseException, st: State) -> int:
         if advice is not None:
             details["advice"] = advice.to_dict()
             # the diagnosis knows the failure (OOM, missing model...): its first step beats a generic hint
-            if advice.steps and (not hint or isinstance(exc, ExecutionError)):
+            # a 500 whose cause the diagnosis recognised (not its generic "restart") likewise
+            specific_500 = isinstance(exc, ServerError) and advice.code != exc.code
+            if advice.steps and (not hint or isinstance(exc, ExecutionError) or specific_500):
                 hint = advice.steps[0]
         _print_error(st, exc.code, exc.message, hint, details, lines, exc)
         return exc.exit_code

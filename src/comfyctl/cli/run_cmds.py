@@ -236,7 +236,8 @@ def watch(prompt_id: str) -> None:
     job = st.client.attach(prompt_id)
     result = follow(job, _prompt_of(prompt_id))
     doc = result_doc(result, save_outputs(result, None))
-    emit(doc, lambda: click.echo(f"{result.prompt_id} {result.status}: {len(result.outputs)} outputs"))
+    n = len(result.outputs)
+    emit(doc, lambda: click.echo(f"{result.prompt_id} {result.status}: {n} output{'s' * (n != 1)}"))
 
 
 @command("wait")

@@ -16,6 +16,7 @@ import mimetypes
 import os
 import sys
 import time
+import traceback
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -205,7 +206,12 @@ class SandboxServer:
     def build_app(self) -> web.Application:
         app = web.Application(
             client_max_size=104857600,
-            middlewares=[self.auth_middleware, self.fault_middleware, self.origin_middleware],
+            middlewares=[
+                self.error_log_middleware,
+                self.auth_middleware,
+                self.fault_middleware,
+                self.origin_middleware,
+            ],
         )
         routes = self.routes()
         app.add_routes([web.route(m, "/api" + p, h) for m, p, h in routes])
@@ -264,6 +270,17 @@ class SandboxServer:
         if fault.status == 500:
             return web.Response(status=500, text=TEXT_500)
         return web.Response(status=fault.status, text=f"{fault.status}: {HTTPStatus(fault.status).phrase}")
+
+    @web.middleware
+    async def error_log_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Unhandled exceptions (aiohttp's 500) reach /internal/logs, as ComfyUI's log capture does."""
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception:
+            self.engine.log(f"Error handling request from {request.remote}\n{traceback.format_exc()}")
+            raise
 
     @web.middleware
     async def origin_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
