@@ -474,3 +474,10 @@ def test_upload_paths_and_mask_of_another_size(sandbox: Any, tmp_path: Path) -> 
     # ComfyUI answers 500 when the mask's size differs; the hint names the cause, not "restart"
     out = invoke("upload", tmp_path / "mask.png", "--mask", "orig.png", url=sandbox.url)
     assert out.code == 9 and "resize the mask" in out.stderr, out.stderr
+
+
+def test_models_of_an_unknown_folder_is_a_usage_error_listing_folders(sandbox: Any) -> None:
+    # ComfyUI answers a bare 404 (was: exit 1 "not found (404)")
+    out = invoke("models", "nosuchfolder", url=sandbox.url)
+    assert out.code == 2 and "no model folder 'nosuchfolder'" in out.stderr and "checkpoints" in out.stderr
+    assert invoke("--json", "models", "nosuchfolder", url=sandbox.url).json()["error"]["code"] == "usage"

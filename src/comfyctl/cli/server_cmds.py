@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from comfyctl.cli._common import ComfyGroup, command, emit, info, state
-from comfyctl.errors import UsageError
+from comfyctl.errors import NotFound, UsageError
 
 __all__ = ["free", "models", "nodes", "status"]
 
@@ -246,7 +246,13 @@ def models(folder: str | None) -> None:
         folders = client.models()
         emit({"folders": folders}, lambda: click.echo("\n".join(folders)))
         return
-    files = client.models(folder)
+    try:
+        files = client.models(folder)
+    except NotFound as exc:  # ComfyUI answers a bare 404 for a folder it does not have
+        raise UsageError(
+            f"the server has no model folder {folder!r}",
+            hint="folders: " + ", ".join(client.models()),
+        ) from exc
     emit(
         {"folder": folder, "files": files},
         lambda: click.echo("\n".join(files)) if files else info(f"no files in {folder}"),
