@@ -38,32 +38,44 @@ from comfyctl.errors import (
     WaitTimeout,
     WorkflowError,
 )
-from comfyctl.nodedefs import InputSpec, NodeDef, NodeDefs
-from comfyctl.results import (
-    Device,
-    OutputFile,
-    QueueItem,
-    QueueState,
-    Result,
-    SystemStats,
-    Timing,
-    UploadedFile,
-)
-from comfyctl.settings import Settings
 
 __version__ = "0.1.0"
 
 if _TYPE_CHECKING:
     from comfyctl.aio import AsyncClient, AsyncJob
     from comfyctl.client import Client, Job
+    from comfyctl.nodedefs import InputSpec, NodeDef, NodeDefs
+    from comfyctl.results import (
+        Device,
+        OutputFile,
+        QueueItem,
+        QueueState,
+        Result,
+        SystemStats,
+        Timing,
+        UploadedFile,
+    )
+    from comfyctl.settings import Settings
 
-# The I/O layers load lazily: httpx imports its own CLI (click, rich, pygments) when they are
-# installed, and `import comfyctl` must stay light for the CLI's start-up time.
+# Everything but the errors loads on first use: httpx imports its own CLI (click, rich, pygments)
+# when they are installed, and every module spared here is start-up time saved for `comfyctl`.
 _LAZY = {
     "Client": "comfyctl.client",
     "Job": "comfyctl.client",
     "AsyncClient": "comfyctl.aio",
     "AsyncJob": "comfyctl.aio",
+    "InputSpec": "comfyctl.nodedefs",
+    "NodeDef": "comfyctl.nodedefs",
+    "NodeDefs": "comfyctl.nodedefs",
+    "Device": "comfyctl.results",
+    "OutputFile": "comfyctl.results",
+    "QueueItem": "comfyctl.results",
+    "QueueState": "comfyctl.results",
+    "Result": "comfyctl.results",
+    "SystemStats": "comfyctl.results",
+    "Timing": "comfyctl.results",
+    "UploadedFile": "comfyctl.results",
+    "Settings": "comfyctl.settings",
 }
 
 
