@@ -481,3 +481,11 @@ def test_models_of_an_unknown_folder_is_a_usage_error_listing_folders(sandbox: A
     out = invoke("models", "nosuchfolder", url=sandbox.url)
     assert out.code == 2 and "no model folder 'nosuchfolder'" in out.stderr and "checkpoints" in out.stderr
     assert invoke("--json", "models", "nosuchfolder", url=sandbox.url).json()["error"]["code"] == "usage"
+
+
+def test_seed_on_a_workflow_without_seeds_warns(sandbox: Any, demo_file: Path, tmp_path: Path) -> None:
+    # silently doing nothing let users believe they got a fresh sample (the server cached it)
+    out = invoke("run", demo_file, "--seed", "random", "-o", tmp_path / "o", url=sandbox.url)
+    assert out.code == 0 and "--seed changed nothing" in out.stderr
+    quiet = invoke("run", demo_file, "--seed", "3", "-q", "-o", tmp_path / "o", url=sandbox.url)
+    assert quiet.code == 0 and quiet.stderr == ""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from comfyctl.cli._common import info
 from comfyctl.errors import TransportError, UsageError, WorkflowError
 from comfyctl.nodedefs import NodeDefs
 
@@ -102,10 +103,12 @@ def apply_overrides(
         ParameterError: unknown or ambiguous node/input, or a value of the wrong type.
     """
     from comfyctl.workflow.params import set_params
-    from comfyctl.workflow.seeds import set_seeds
+    from comfyctl.workflow.seeds import seed_inputs, set_seeds
 
     api = set_params(api, sets, defs)
     if seed is not None:
+        if not seed_inputs(api, defs):  # else the user expects new results and gets cached ones
+            info("warning: --seed changed nothing: this workflow has no seed input")
         api = set_seeds(api, defs, "random" if seed == "random" else int(seed))
     return api
 
