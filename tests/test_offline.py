@@ -175,12 +175,103 @@ def test_a_workflow_file_without_ledger_entry_counts_as_pending(tmp_path: Path) 
     assert store.export(API, name="a").name == "a-2"  # and it is still never replaced
 
 
-def test_an_unreadable_ledger_is_our_error(tmp_path: Path) -> None:
+def test_an_unreadable_ledger_stops_everything_and_says_not_to_delete_it(tmp_path: Path) -> None:
     store = OfflineStore(tmp_path)
     store.export(API, name="a")
-    (tmp_path / "projects/default/ledger.json").write_text("{broken")
-    with pytest.raises(UsageError, match="ledger"):
-        store.pending()
+    store.export(API, name="b")
+    server = FakeServer()
+    store.submit(server, ["a"])
+    ledger = tmp_path / "projects/default/ledger.json"
+    for broken in ("{broken", "[]", '{"version": 1}'):
+        ledger.write_text(broken)
+        with pytest.raises(UsageError, match="ledger") as err:
+            store.pending()
+        assert err.value.hint and "do not delete" in err.value.hint and "remove" not in err.value.hint
+        with pytest.raises(UsageError, match="ledger"):
+            store.submit(server)  # refuses rather than guessing what is pending
+        with pytest.raises(UsageError, match="ledger"):
+            store.export(API, name="c")  # and never writes over it
+        assert ledger.read_text() == broken
+    assert len(server.posted) == 1
+
+
+def test_a_lost_ledger_never_resurrects_submitted_workflows(tmp_path: Path) -> None:
+    store = OfflineStore(tmp_path)
+    store.export(API, name="sent", ui=UI)
+    store.export({"1": {"class_type": "Nope", "inputs": {}}}, name="refused")
+    store.export(API, name="later")
+    server = FakeServer()
+    server.reject.add(json.dumps({"1": {"class_type": "Nope", "inputs": {}}}, sort_keys=True))
+    done = {d.name: d for d in store.submit(server, ["sent", "refused"])}
+    base = tmp_path / "projects/default"
+    assert done["sent"].path == base / "submitted/sent.json"  # files kept, out of workflows/
+    assert json.loads((base / "submitted/sent.ui.json").read_text()) == UI
+    assert done["refused"].path == base / "rejected/refused.json"
+    rows = {r["name"]: r for r in store.submitted()}
+    assert (rows["sent"]["file"], rows["sent"]["ui_file"]) == (
+        "submitted/sent.json",
+        "submitted/sent.ui.json",
+    )
+    (base / "ledger.json").unlink()
+    assert [p.name for p in store.pending()] == ["later"]
+    assert [d.name for d in store.submit(server)] == ["later"]
+    assert len(server.posted) == 2  # "sent" went once, "refused" never came back
+    assert store.export(API, name="sent").name == "sent-2"  # names stay unique across folders
+
+
+def test_a_kill_between_moving_the_files_and_the_ledger_write_is_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comfyctl import offline
+
+    store = OfflineStore(tmp_path)
+    store.export(API, name="a")
+    server = FakeServer()
+    writes = 0
+    real = offline.atomic_write_json
+
+    def dies_on_the_second_ledger_write(*args: Any, **kwargs: Any) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:  # the first reserves the id, the second records the outcome
+            raise KeyboardInterrupt
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(offline, "atomic_write_json", dies_on_the_second_ledger_write)
+    with pytest.raises(KeyboardInterrupt):
+        store.submit(server)
+    monkeypatch.undo()
+    assert store.pending() == [] and store.submit(server) == []
+    [row] = store.submitted()
+    assert (row["status"], row["file"]) == ("submitted", "submitted/a.json")
+    assert row["prompt_id"] == server.posted[0]
+    assert len(server.posted) == 1
+
+
+class IgnoresIds(FakeServer):
+    """An older ComfyUI: takes the prompt but answers with an id of its own."""
+
+    def submit(self, workflow: Any, *, prompt_id: str | None = None) -> Any:
+        super().submit(workflow, prompt_id=prompt_id)
+        self.posted[-1] = f"server-{len(self.posted)}"
+        return SimpleNamespace(prompt_id=self.posted[-1], number=len(self.posted))
+
+
+def test_a_server_that_ignores_our_prompt_id_gets_its_own_recorded(tmp_path: Path) -> None:
+    store = OfflineStore(tmp_path)
+    store.export(API, name="a")
+    server = IgnoresIds()
+    [done] = store.submit(server)
+    assert done.prompt_id == "server-1" and done.exactly_once is False and done.note
+    assert done.to_dict()["exactly_once"] is False
+    [row] = store.submitted()
+    assert row["prompt_id"] == "server-1"  # the id 'wait'/'download' can find on that server
+    assert row["exactly_once"] is False and row["reserved_prompt_id"] != "server-1"
+    assert "ignored the prompt id" in row["note"]
+    store.export(API, name="b")
+    [normal] = store.submit(FakeServer())
+    assert normal.exactly_once is True and normal.note is None
+    assert "exactly_once" not in {r["name"]: r for r in store.submitted()}["b"]
 
 
 CHILD = textwrap.dedent(

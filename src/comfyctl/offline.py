@@ -5,6 +5,8 @@ Layout under the store's root (the current directory by default)::
     projects/{project}/workflows/{name}.json      API format (what gets submitted)
     projects/{project}/workflows/{name}.ui.json   the UI graph, when the input was UI format
                                                   (drag it into ComfyUI to load it)
+    projects/{project}/submitted/{name}.json      ...moved here once the server accepted it
+    projects/{project}/rejected/{name}.json       ...or here when it refused it (400)
     projects/{project}/ledger.json                {"workflows": {name: {status, prompt_id, ...}}}
 
 Crash safety: every file is written to a temporary file in the same folder, fsynced, then put in
@@ -15,8 +17,13 @@ know yet (killed between the file and the ledger write) counts as pending.
 
 Exactly-once submit: before posting, a client-chosen prompt id is written to the ledger; a rerun
 that finds such an id asks the server (``/queue`` and ``/history``) whether it landed before
-posting again. Writers of one project serialise on ``projects/{project}/.lock`` (``fcntl`` on
-POSIX; without it, run one writer per project at a time).
+posting again. Once the server has answered, the files move out of ``workflows/`` *before* the
+ledger records the outcome, so only ``workflows/`` is ever pending: a lost ledger cannot make a
+submitted workflow pending again. An unreadable ledger stops every operation of its project
+(nothing is treated as pending on a guess). A server that ignores client-chosen prompt ids (older
+ComfyUI) gets its own id recorded, with ``exactly_once: false``: a submit interrupted between the
+POST and the ledger write cannot be detected there. Writers of one project serialise on
+``projects/{project}/.lock`` (``fcntl`` on POSIX; without it, run one writer per project at a time).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ __all__ = [
 
 _BAD_NAME = re.compile(r'[\x00-\x1f/\\<>:"|?*]')
 _LEDGER_VERSION = 1
+_DONE = {"submitted": "submitted", "rejected": "rejected"}  # final status -> folder
 
 
 class _SubmitClient(Protocol):
@@ -111,7 +119,9 @@ class Submitted:
 
     ``status``: ``submitted`` (posted now), ``already_submitted`` (an earlier, interrupted run had
     posted it: found on the server by its prompt id) or ``rejected`` (the server refused it with a
-    400; ``error`` holds the reason, the workflow stays on disk and leaves the pending list).
+    400; ``error`` holds the reason, the workflow moves to ``rejected/`` and leaves the pending list).
+    ``exactly_once`` is False (and ``note`` says why) when the server ignored the prompt id chosen
+    here: ``prompt_id`` is then the server's.
     """
 
     project: str
@@ -121,6 +131,8 @@ class Submitted:
     submitted_at: float
     path: Path
     error: dict[str, Any] | None = None
+    exactly_once: bool = True
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +143,8 @@ class Submitted:
             "submitted_at": self.submitted_at,
             "path": str(self.path),
             "error": self.error,
+            "exactly_once": self.exactly_once,
+            "note": self.note,
         }
 
 
@@ -277,12 +291,38 @@ class OfflineStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise UsageError(
-                f"the offline ledger {path} is unreadable: {exc}",
-                hint="fix or remove the file (the workflows next to it are kept and re-listed as pending)",
-            ) from exc
+            data = exc
         entries = data.get("workflows") if isinstance(data, dict) else None
-        return entries if isinstance(entries, dict) else {}
+        if not isinstance(entries, dict):
+            # Never guess: treating every file as pending would send submitted ones again.
+            raise UsageError(
+                f"the offline ledger {path} is unreadable"
+                + (f": {data}" if isinstance(data, Exception) else ": not a ledger document"),
+                hint="restore it from a backup or repair its JSON; do not delete it: it holds the "
+                "prompt ids of submits in progress, without which those workflows could be sent twice",
+                details={"path": str(path)},
+            ) from (data if isinstance(data, Exception) else None)
+        return self._settled(project, entries)
+
+    def _settled(self, project: str, entries: dict[str, Any]) -> dict[str, Any]:
+        """Finish, in the view, a submit killed between moving its files and writing the ledger.
+
+        The move happens only after the server's answer, so a ``submitting`` entry whose file is
+        in ``submitted/`` or ``rejected/`` (and no longer in ``workflows/``) has that outcome.
+        """
+        base = self.project_dir(project)
+        for name, entry in entries.items():
+            if not isinstance(entry, dict) or entry.get("status") != "submitting":
+                continue
+            if (base / "workflows" / f"{name}.json").exists():
+                continue
+            for status, folder in _DONE.items():
+                moved = base / folder / f"{name}.json"
+                if moved.exists():
+                    entry.update(status=status, file=f"{folder}/{name}.json")
+                    entry.setdefault("submitted_at", moved.stat().st_ctime)  # the rename's time
+                    break
+        return entries
 
     def _write_ledger(self, project: str, entries: dict[str, Any]) -> None:
         with io_errors("write the offline ledger"):
@@ -345,10 +385,11 @@ class OfflineStore:
             chosen = name
             if not overwrite:
                 n = 1
-                while (
-                    chosen in entries
-                    or (folder / f"{chosen}.json").exists()
-                    or (folder / f"{chosen}.ui.json").exists()
+                base = folder.parent
+                while chosen in entries or any(
+                    (base / sub / f"{chosen}{ext}").exists()
+                    for sub in ("workflows", *_DONE.values())
+                    for ext in (".json", ".ui.json")
                 ):
                     n += 1
                     chosen = f"{name}-{n}"
@@ -389,7 +430,7 @@ class OfflineStore:
                 name = path.name[: -len(".json")]
                 entry = entries.get(name) or {}
                 if entry.get("status", "pending") not in ("pending", "submitting"):
-                    continue
+                    continue  # submitted by a version that left the files in workflows/
                 ui_path = folder / f"{name}.ui.json"
                 created = entry.get("created")
                 if not isinstance(created, (int, float)):
@@ -418,7 +459,7 @@ class OfflineStore:
         rows = []
         for proj in projects:
             for name, entry in sorted(self._read_ledger(proj).items()):
-                if entry.get("status") in ("submitted", "rejected"):
+                if isinstance(entry, dict) and entry.get("status") in _DONE:
                     rows.append({"project": proj, "name": name, **entry})
         return rows
 
@@ -484,9 +525,20 @@ class OfflineStore:
                 entries[item.name] = entry
                 self._write_ledger(item.project, entries)  # recorded BEFORE the POST
             try:
-                client.submit(api, prompt_id=prompt_id)
+                job = client.submit(api, prompt_id=prompt_id)
             except PromptRejected as exc:
                 return self._mark(item, entries, entry, prompt_id, "rejected", error=exc.to_dict())
+            got = getattr(job, "prompt_id", None)
+            if isinstance(got, str) and got and got != prompt_id:
+                # Older ComfyUI ignores client-chosen ids: only the server's id can be waited
+                # for, and a rerun after a crash here could not find ours on the server.
+                entry.update(
+                    exactly_once=False,
+                    reserved_prompt_id=prompt_id,
+                    note=f"the server ignored the prompt id chosen here ({prompt_id}) and gave "
+                    f"{got}: a submit interrupted before this ledger write would be sent again",
+                )
+                prompt_id = got
             return self._mark(item, entries, entry, prompt_id, "submitted")
 
     def _mark(
@@ -499,13 +551,48 @@ class OfflineStore:
         error: dict[str, Any] | None = None,
     ) -> Submitted:
         now = time.time()
+        final = "rejected" if status == "rejected" else "submitted"
+        path, ui_path = self._move_out(item, _DONE[final])
+        root = path.parent.parent
         entry.update(
-            status="rejected" if status == "rejected" else "submitted",
+            status=final,
             prompt_id=prompt_id,
             submitted_at=now,
+            file=str(path.relative_to(root).as_posix()),
+            ui_file=str(ui_path.relative_to(root).as_posix()) if ui_path else None,
         )
         if error is not None:
             entry["error"] = error
         entries[item.name] = entry
         self._write_ledger(item.project, entries)
-        return Submitted(item.project, item.name, prompt_id, status, now, item.path, error)
+        return Submitted(
+            item.project,
+            item.name,
+            prompt_id,
+            status,
+            now,
+            path,
+            error,
+            entry.get("exactly_once", True) is not False,
+            entry.get("note"),
+        )
+
+    def _move_out(self, item: Pending, folder: str) -> tuple[Path, Path | None]:
+        """Move a workflow's files from ``workflows/`` to ``folder`` (its outcome is now known).
+
+        The API file goes first: once it has left ``workflows/``, nothing can list it as pending,
+        ledger or not. Same file system, so each ``os.replace`` is atomic.
+        """
+        dest = item.path.parent.parent / folder
+        with io_errors(f"move {item.name!r} to {dest}"):
+            dest.mkdir(exist_ok=True)
+            path = dest / item.path.name
+            os.replace(item.path, path)
+            ui_src = item.path.with_name(f"{item.name}.ui.json")
+            ui_path: Path | None = None
+            if ui_src.exists():
+                ui_path = dest / ui_src.name
+                os.replace(ui_src, ui_path)
+            _fsync_dir(dest)
+            _fsync_dir(item.path.parent)
+        return path, ui_path

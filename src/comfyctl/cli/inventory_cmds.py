@@ -246,6 +246,8 @@ def offline_ls(project: str | None, show_submitted: bool) -> None:
             click.echo(f"{p.project}/{p.name}  {p.path}{note}")
         for row in done:
             click.echo(f"{row['project']}/{row['name']}  {row.get('status')}  {row.get('prompt_id')}")
+            if row.get("exactly_once") is False:
+                click.echo(f"  not exactly-once: {row.get('note')}")
 
     emit(doc, human)
 
@@ -274,6 +276,8 @@ def offline_submit(names: tuple[str, ...], submit_all: bool, project: str | None
         for s in done:
             extra = f": {s.error.get('message')}" if s.error else ""
             click.echo(f"{s.project}/{s.name}  {s.status}  {s.prompt_id}{extra}")
+            if not s.exactly_once:
+                info(f"warning: {s.project}/{s.name} is not exactly-once: {s.note}")
 
     emit({"submitted": [s.to_dict() for s in done]}, human)
     if any(s.status == "rejected" for s in done):
@@ -421,8 +425,9 @@ def doctor(stuck_after: float, sample: float, max_age: float, state_dir: Path | 
         add("inventory", "ok", f"inventory taken {_ago(cached.age)}")
     try:
         waiting = OfflineStore().pending()
-    except ComfyError:
+    except ComfyError as exc:
         waiting = []
+        add("offline", "warn", f"{exc.message}: {exc.hint}" if exc.hint else exc.message)
     if waiting:
         add("offline", "warn", f"{len(waiting)} saved workflow(s) waiting: comfyctl offline submit --all")
     statuses = {c["status"] for c in checks}
