@@ -52,6 +52,15 @@ def test_bom_is_accepted(tmp_path: Path) -> None:
     assert load(path).api == API
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_with_bom_is_accepted(tmp_path: Path, encoding: str) -> None:
+    # Windows PowerShell 5's Out-File / '>' write UTF-16 with a BOM
+    path = tmp_path / "ps.json"
+    bom = b"\xfe\xff" if encoding.endswith("be") else b""
+    path.write_bytes(bom + json.dumps(API, indent=1).replace("\n", "\r\n").encode(encoding))
+    assert load(path).api == API
+
+
 def _png(texts: dict[str, str], *, compressed: bool = False) -> bytes:
     info = PngImagePlugin.PngInfo()
     for key, value in texts.items():
@@ -99,7 +108,8 @@ def test_image_without_metadata_says_so() -> None:
     [
         (b"", "is empty"),
         (b"  \n", "is empty"),
-        (b"\xff\xfe\x00{", "not UTF-8"),
+        (b"\x80\x00{", "not UTF-8"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "is a JPEG image"),
         (b'{"a": 1,\n  "b": }', "line 2, column 8"),
         (b"[1, 2]", "not a list"),
         (b"42", "not a number"),

@@ -211,8 +211,13 @@ def _from_bytes(data: bytes, source: str) -> LoadedWorkflow:
         return _from_image(data, source)
     if not data.strip():
         raise WorkflowError(f"{source} is empty")
+    if data.startswith(b"\xff\xd8\xff"):
+        raise WorkflowError(
+            f"{source} is a JPEG image: ComfyUI embeds workflows only in the PNG and WebP files it saves",
+        )
     try:
-        text = data.decode("utf-8-sig")
+        # Windows PowerShell 5 writes UTF-16 with a BOM (Out-File, '>'); UTF-8 may carry a BOM too
+        text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
     except UnicodeDecodeError as exc:
         raise WorkflowError(
             f"{source} is not UTF-8 text (byte {exc.start}); expected JSON, PNG or WebP",
