@@ -236,6 +236,8 @@ def test_wait_timeout_exits_7(sandbox: Any) -> None:
     out = invoke("wait", pid, "--timeout", "0.3", url=sandbox.url)
     _assert_one_error(out, 7)
     assert pid in out.stderr
+    # the hint is a command to paste, with the real id (it said 'comfyctl wait ID')
+    assert f"hint: the prompt keeps going: 'comfyctl wait {pid}', or 'comfyctl cancel {pid}'" in out.stderr
 
 
 def test_unexpected_error_exits_1_and_debug_shows_traceback(

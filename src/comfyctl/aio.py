@@ -20,13 +20,14 @@ from typing import Any, BinaryIO
 import httpx
 
 from comfyctl import _protocol as proto
-from comfyctl._jobstate import IDLE_RECONCILE, TICK, EventRouter, JobState, Tick
+from comfyctl._jobstate import IDLE_RECONCILE, TICK, CancelledIds, EventRouter, JobState, SocketPolicy, Tick
 from comfyctl._safepath import safe_relpath
 from comfyctl.client import (
     CancelOutcome,
     FileType,
     Sink,
     SocketLost,
+    closed_error,
     default_transport,
     file_arg,
     output_params,
@@ -34,7 +35,7 @@ from comfyctl.client import (
     transport_error,
     upload_form,
     view_target,
-    ws_blocked,
+    ws_failure,
 )
 from comfyctl.errors import ComfyError, RequestTimeout, ServerUnreachable, TransportError, WaitTimeout
 from comfyctl.events import Event, feature_flags_message, parse_event
@@ -59,7 +60,7 @@ class _AsyncHub(EventRouter):
         self.client = client
         self.client_id = client_id
         self.ws: Any = None
-        self.blocked = False
+        self.policy = SocketPolicy()
         self.read_lock = asyncio.Lock()
         self.connect_lock = asyncio.Lock()
         self.changed = asyncio.Event()
@@ -69,19 +70,25 @@ class _AsyncHub(EventRouter):
         return self.ws is not None
 
     async def ensure(self) -> bool:
+        """See ``comfyctl.client._Hub.ensure``: the same :class:`SocketPolicy` decides."""
         async with self.connect_lock:
-            if self.ws is not None or self.blocked:
+            client = self.client
+            if client._closed:
+                raise closed_error()
+            if self.ws is not None or not self.policy.may_try(time.monotonic()):
                 return self.ws is not None
-            settings = self.client.settings
+            settings = client.settings
             url = f"{settings.ws_base}/ws?clientId={self.client_id}"
+            budget = self.policy.open_timeout(settings.timeout)
             try:
-                ws = await self.client._ws_connect(url, headers=settings.request_headers())
+                ws = await client._ws_connect(url, headers=settings.request_headers(), open_timeout=budget)
             except Exception as exc:
-                if ws_blocked(exc):
-                    # A proxy or an auth layer refused the upgrade: HTTP may still work, so poll.
-                    self.blocked = True
+                kind = ws_failure(exc)
+                if kind is not None:
+                    # HTTP may still work: poll now, try the socket again when the policy says.
+                    self.policy.failed(kind, time.monotonic())
                     return False
-                if isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith("websockets"):
+                if isinstance(exc, OSError) or type(exc).__module__.startswith("websockets"):
                     raise ServerUnreachable(
                         f"ComfyUI is not reachable at {settings.url}: "
                         f"{settings.redact(str(exc) or type(exc).__name__)}",
@@ -93,7 +100,12 @@ class _AsyncHub(EventRouter):
                 await ws.send(feature_flags_message())
             except Exception:
                 await _quiet_close(ws)
+                self.policy.failed("transient", time.monotonic())
                 return False
+            if client._closed:  # closed while we were connecting
+                await _quiet_close(ws)
+                raise closed_error()
+            self.policy.opened()
             self.ws = ws
             return True
 
@@ -190,7 +202,8 @@ class AsyncClient:
         self._hub = _AsyncHub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
         self._attached_hubs: list[_AsyncHub] = []
-        self._cancelled: set[str] = set()  # dequeued here: their jobs end as Interrupted, not lost
+        self._cancelled = CancelledIds()  # dequeued here: their jobs end as Interrupted, not lost
+        self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -209,7 +222,9 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the WebSocket and the HTTP connection pool."""
+        """Close the WebSocket and the HTTP connection pool, for good: waiting jobs and later
+        calls raise :class:`UsageError`."""
+        self._closed = True
         await self._hub.close()
         for hub in self._attached_hubs:
             await hub.close()
@@ -221,6 +236,8 @@ class AsyncClient:
     aclose = close
 
     def _client(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise closed_error()
         if self._http is None:
             t = self.settings.timeout
             verify = ssl_context(self.settings.verify)
@@ -235,7 +252,7 @@ class AsyncClient:
             )
         return self._http
 
-    async def _ws_connect(self, url: str, *, headers: Mapping[str, str]) -> Any:
+    async def _ws_connect(self, url: str, *, headers: Mapping[str, str], open_timeout: float) -> Any:
         if self._ws_factory is not None:
             return await self._ws_factory(url, headers=headers)
         from websockets.asyncio.client import connect
@@ -248,7 +265,7 @@ class AsyncClient:
         return await connect(
             url,
             additional_headers=dict(headers),
-            open_timeout=self.settings.timeout,
+            open_timeout=open_timeout,
             max_size=_WS_MAX_SIZE,
             compression=None,
             **kw,
@@ -284,9 +301,10 @@ class AsyncClient:
                 raise transport_error(
                     exc, method, url, timeout or self.settings.timeout, self.settings
                 ) from exc
-            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last:
+            delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
+            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last and delay is not None:
                 await resp.aclose()
-                await asyncio.sleep(proto.retry_delay(attempt))
+                await asyncio.sleep(delay)
                 continue
             if resp.status_code >= 400:
                 raise await self._status_error(resp, method, url, prompt)
@@ -622,8 +640,9 @@ class AsyncClient:
             last = attempt == self.settings.retries
             try:
                 async with http.stream("GET", route, params=params) as resp:
-                    if resp.status_code in proto.RETRY_STATUSES and not last:
-                        await asyncio.sleep(proto.retry_delay(attempt))
+                    delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
+                    if resp.status_code in proto.RETRY_STATUSES and not last and delay is not None:
+                        await asyncio.sleep(delay)
                         continue
                     if resp.status_code >= 400:
                         raise await self._status_error(resp, "GET", url, None)
@@ -740,12 +759,24 @@ class AsyncJob:
         force = self._reconcile_first or (positions and not st.started and st.last_position is None)
         first = True
         while not st.finished:
+            if client._closed:
+                raise closed_error()
             now = time.monotonic()
+            if polling and hub is not None and (hub.connected or hub.policy.may_try(now)):
+                # The socket is back (or may be): follow it again, after a look at /queue.
+                try:
+                    polling = not await hub.ensure()
+                except ServerUnreachable:
+                    pass
+                force = force or not polling
             if deadline is not None and now >= deadline:
                 raise WaitTimeout(
                     f"prompt {self.prompt_id} did not finish within {limit:g} s",
                     prompt_id=self.prompt_id,
-                    hint="wait again with 'comfyctl wait ID', or cancel it",
+                    hint=(
+                        f"the prompt keeps going: 'comfyctl wait {self.prompt_id}', "
+                        f"or 'comfyctl cancel {self.prompt_id}'"
+                    ),
                 )
             remaining = IDLE_RECONCILE if deadline is None else deadline - now
             if self.prompt_id in client._cancelled and not self._cancel_seen:

@@ -1,7 +1,7 @@
 """The synchronous client: :class:`Client` and :class:`Job` (httpx models + websockets.sync).
 
 A thin I/O layer: each method builds a request with :mod:`comfyctl._protocol`, sends it to an httpx
-transport (the test seam; :class:`StdlibTransport` by default), and parses the answer there; job
+transport (the test seam; httpx's own ``HTTPTransport`` by default), and parses the answer there; job
 progress is decided by :mod:`comfyctl._jobstate`. The asynchronous twin is :mod:`comfyctl.aio`
 (same names and signatures; neither wraps the other).
 
@@ -11,12 +11,10 @@ jobs can be submitted and waited for in any order without missing a completion.
 
 from __future__ import annotations
 
-import http.client
 import json
 import mimetypes
 import os
 import posixpath
-import select
 import socket
 import ssl
 import tempfile
@@ -31,7 +29,16 @@ import httpx
 import websockets.exceptions as ws_exc
 
 from comfyctl import _protocol as proto
-from comfyctl._jobstate import IDLE_RECONCILE, TICK, EventRouter, JobState, Tick
+from comfyctl._jobstate import (
+    IDLE_RECONCILE,
+    TICK,
+    CancelledIds,
+    EventRouter,
+    JobState,
+    SocketFailure,
+    SocketPolicy,
+    Tick,
+)
 from comfyctl._safepath import free_name, safe_relpath
 from comfyctl.errors import (
     ComfyError,
@@ -96,148 +103,23 @@ def env_proxy(settings: Settings) -> str | None:
 
 
 def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bool) -> Any:
-    """The transport a client builds when none is given: through the environment's proxy if one
-    applies; else :class:`StdlibTransport` (sync) or httpx's own with TCP_NODELAY (async)."""
-    proxy = env_proxy(settings)
-    if kind is StdlibTransport:
-        return httpx.HTTPTransport(verify=verify, proxy=proxy) if proxy else StdlibTransport(verify)
-    return kind(verify=verify, proxy=proxy, socket_options=NODELAY)
+    """The httpx transport a client builds when none is given: the environment's proxy if one
+    applies, TCP_NODELAY, and no CA loading for a plain-http server (it costs start-up time).
 
-
-class StdlibTransport(httpx.BaseTransport):
-    """HTTP/1.1 keep-alive over :mod:`http.client`: the default transport of the sync client.
-
-    Same behaviour as httpx's own transport for what ComfyUI needs (keep-alive, streaming bodies,
-    TLS, per-request timeouts, httpx's exception types) at about half its CPU per request, which is
-    most of a client's cost per small job (bench/bench_client.py). Idle connections the server has
-    closed (aiohttp drops them after 75 s) are detected before reuse, like httpcore does.
+    Raises:
+        UsageError: the proxy needs a package that is not installed (SOCKS: ``httpx[socks]``).
     """
-
-    _MAX_IDLE = 8
-
-    def __init__(self, verify: ssl.SSLContext | bool = True):
-        self._verify = verify
-        self._tls: ssl.SSLContext | None = None  # built on the first https connection (CA loading is slow)
-        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
-        self._lock = threading.Lock()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        timeouts = request.extensions.get("timeout", {})
-        conn = self._checkout(key)
-        try:
-            if conn is None:
-                conn = self._connect(key, timeouts.get("connect"), request)
-            conn.sock.settimeout(timeouts.get("read"))
-            try:
-                body: Any = request.content
-            except httpx.RequestNotRead:
-                body = request.stream  # multipart uploads: sent chunk by chunk
-            conn.request(
-                request.method, url.raw_path.decode("ascii"), body=body, headers=dict(request.headers)
-            )
-            resp = conn.getresponse()
-        except httpx.TransportError:
-            raise
-        except TimeoutError as exc:
-            _close(conn)
-            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            _close(conn)
-            raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
-        return httpx.Response(
-            resp.status,
-            headers=resp.getheaders(),
-            stream=_ResponseStream(self, key, conn, resp, request),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": resp.reason.encode("latin-1")},
-        )
-
-    def _connect(
-        self, key: tuple[str, str, int], timeout: float | None, request: httpx.Request
-    ) -> http.client.HTTPConnection:
-        scheme, host, port = key
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            if self._tls is None:
-                verify = self._verify
-                self._tls = (
-                    verify
-                    if isinstance(verify, ssl.SSLContext)
-                    else httpx.create_ssl_context()
-                    if verify
-                    else _no_verify_context()
-                )
-            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.connect()
-        except TimeoutError as exc:
-            raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from exc
-        except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn
-
-    def _checkout(self, key: tuple[str, str, int]) -> http.client.HTTPConnection | None:
-        with self._lock:
-            idle = self._idle.get(key) or []
-            while idle:
-                conn = idle.pop()
-                # A readable idle socket means the server closed it (or sent junk): never reuse it.
-                if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
-                    return conn
-                _close(conn)
-        return None
-
-    def checkin(self, key: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            idle = self._idle.setdefault(key, [])
-            if len(idle) < self._MAX_IDLE:
-                idle.append(conn)
-                return
-        _close(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            conns = [c for idle in self._idle.values() for c in idle]
-            self._idle.clear()
-        for conn in conns:
-            _close(conn)
-
-
-class _ResponseStream(httpx.SyncByteStream):
-    def __init__(
-        self,
-        pool: StdlibTransport,
-        key: tuple[str, str, int],
-        conn: http.client.HTTPConnection,
-        resp: http.client.HTTPResponse,
-        request: httpx.Request,
-    ):
-        self._pool, self._key, self._conn, self._resp, self._request = pool, key, conn, resp, request
-        self._done = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            while True:
-                chunk = self._resp.read(_CHUNK)
-                if not chunk:
-                    break
-                yield chunk
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out", request=self._request) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
-        self._done = True
-
-    def close(self) -> None:
-        if self._done and not self._resp.will_close:
-            self._pool.checkin(self._key, self._conn)
-        else:
-            self._resp.close()  # the response holds its own reference to the socket
-            _close(self._conn)
+    proxy = env_proxy(settings)
+    if proxy is None and settings.base_url.startswith("http://"):
+        verify = False  # no TLS on this connection: skip loading the CA store
+    try:
+        return kind(verify=verify, proxy=proxy, socket_options=NODELAY)
+    except ImportError as exc:
+        raise UsageError(
+            f"the proxy {settings.redact(str(proxy))} from the environment needs a package that is "
+            f"not installed: {exc}",
+            hint="pip install 'httpx[socks]', or unset ALL_PROXY / set NO_PROXY for this server",
+        ) from exc
 
 
 def _no_verify_context() -> ssl.SSLContext:
@@ -247,17 +129,35 @@ def _no_verify_context() -> ssl.SSLContext:
     return ctx
 
 
-def _close(conn: http.client.HTTPConnection | None) -> None:
-    if conn is not None:
-        try:
-            conn.close()
-        except OSError:
-            pass
+#: Answers that mean "no WebSocket here" (a proxy or auth layer in front), not "try again soon".
+_NO_WEBSOCKET = frozenset({400, 401, 403, 404, 405, 426, 501})
 
 
-def ws_blocked(exc: BaseException) -> bool:
-    """True when the server (or a proxy) answered but refused the WebSocket: fall back to polling."""
-    return isinstance(exc, (ws_exc.InvalidHandshake, ws_exc.InvalidURI))
+def ws_failure(exc: BaseException) -> SocketFailure | None:
+    """How a failed WebSocket open counts for :class:`SocketPolicy`; None: nothing answers at all.
+
+    Raises:
+        UsageError: the environment's proxy needs a missing package (SOCKS: python-socks).
+    """
+    if isinstance(exc, ImportError):
+        raise UsageError(
+            f"the WebSocket cannot go through the environment's proxy: {exc}",
+            hint="pip install python-socks, or set NO_PROXY for this server",
+        ) from exc
+    if isinstance(exc, ws_exc.InvalidStatus):
+        return "blocked" if exc.response.status_code in _NO_WEBSOCKET else "transient"
+    if isinstance(exc, ws_exc.InvalidMessage):
+        return "transient"  # a cut or garbled answer, e.g. from a server that is restarting
+    if isinstance(exc, (ws_exc.InvalidHandshake, ws_exc.InvalidURI)):
+        return "blocked"  # answered without an upgrade: something in front does not do WebSockets
+    if isinstance(exc, TimeoutError):
+        return "hung"
+    return None
+
+
+def closed_error() -> UsageError:
+    """What any use of a closed client raises (nothing reopens it)."""
+    return UsageError("this client is closed", hint="create a new client")
 
 
 def transport_error(exc: Exception, method: str, url: str, timeout: float, settings: Settings) -> ComfyError:
@@ -372,10 +272,22 @@ class Sink:
         self.file: IO[bytes] = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
-        self.file.write(chunk)
+        try:
+            self.file.write(chunk)
+        except OSError as exc:  # disk full, quota, I/O error
+            raise self._error(exc) from exc
 
     def commit(self) -> Path:
-        self.file.close()
+        """Move the complete file into place; the temp file is gone afterwards in every case."""
+        try:
+            self.file.close()  # flushes: a full disk may only show here
+            return self._place()
+        except OSError as exc:
+            raise self._error(exc) from exc
+        finally:
+            self.abort()
+
+    def _place(self) -> Path:
         if self.overwrite:
             os.replace(self.tmp, self.target)
             return self.target
@@ -392,11 +304,21 @@ class Sink:
                     continue
                 os.rename(self.tmp, final)
                 return final
-            self.tmp.unlink()
-            return final
+            return final  # the temp name is removed by commit()
+
+    def _error(self, exc: OSError) -> UsageError:
+        what = "a folder has that name" if isinstance(exc, IsADirectoryError) else exc.strerror or str(exc)
+        return UsageError(
+            f"cannot write {self.target}: {what}",
+            hint="choose another destination, or free space / fix permissions there",
+            details={"path": str(self.target), "errno": exc.errno},
+        )
 
     def abort(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass
         try:
             self.tmp.unlink()
         except OSError:
@@ -435,7 +357,7 @@ class _Hub(EventRouter):
         self.client = client
         self.client_id = client_id
         self.ws: Any = None
-        self.blocked = False
+        self.policy = SocketPolicy()
         self.read_lock = threading.Lock()
         self.connect_lock = threading.Lock()
 
@@ -444,26 +366,32 @@ class _Hub(EventRouter):
         return self.ws is not None
 
     def ensure(self) -> bool:
-        """Open the socket if needed; False when no WebSocket can be had (then jobs poll).
+        """Open the socket if needed and :class:`SocketPolicy` allows; False: jobs poll for now.
 
         Raises:
             ServerUnreachable: nothing answers at all.
+            UsageError: the client is closed.
         """
         with self.connect_lock:
-            if self.ws is not None or self.blocked:
+            client = self.client
+            if client._closed:
+                raise closed_error()
+            if self.ws is not None or not self.policy.may_try(time.monotonic()):
                 return self.ws is not None
-            url = f"{self.client.settings.ws_base}/ws?clientId={self.client_id}"
+            url = f"{client.settings.ws_base}/ws?clientId={self.client_id}"
+            budget = self.policy.open_timeout(client.settings.timeout)
             try:
-                ws = self.client._ws_connect(url, headers=self.client.settings.request_headers())
+                ws = client._ws_connect(url, headers=client.settings.request_headers(), open_timeout=budget)
             except Exception as exc:
-                if ws_blocked(exc):
-                    # A proxy or an auth layer refused the upgrade: HTTP may still work, so poll.
-                    self.blocked = True
+                kind = ws_failure(exc)
+                if kind is not None:
+                    # HTTP may still work: poll now, try the socket again when the policy says.
+                    self.policy.failed(kind, time.monotonic())
                     return False
-                if isinstance(exc, (OSError, TimeoutError, ws_exc.WebSocketException)):
+                if isinstance(exc, (OSError, ws_exc.WebSocketException)):
                     raise ServerUnreachable(
-                        f"ComfyUI is not reachable at {self.client.settings.url}: "
-                        f"{self.client.settings.redact(str(exc) or type(exc).__name__)}",
+                        f"ComfyUI is not reachable at {client.settings.url}: "
+                        f"{client.settings.redact(str(exc) or type(exc).__name__)}",
                         hint="start ComfyUI, or pass the right URL",
                     ) from exc
                 raise
@@ -472,7 +400,12 @@ class _Hub(EventRouter):
                 ws.send(feature_flags_message())
             except Exception:
                 _quiet_close(ws)
+                self.policy.failed("transient", time.monotonic())
                 return False
+            if client._closed:  # closed while we were connecting
+                _quiet_close(ws)
+                raise closed_error()
+            self.policy.opened()
             self.ws = ws
             return True
 
@@ -584,8 +517,9 @@ class Client:
         self._hub = _Hub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
         self._attached_hubs: list[_Hub] = []
-        self._cancelled: set[str] = set()  # dequeued here: their jobs end as Interrupted, not lost
+        self._cancelled = CancelledIds()  # dequeued here: their jobs end as Interrupted, not lost
         self._lock = threading.Lock()
+        self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -604,7 +538,9 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the WebSocket and the HTTP connection pool."""
+        """Close the WebSocket and the HTTP connection pool, for good: waiting jobs and later
+        calls raise :class:`UsageError`."""
+        self._closed = True
         self._hub.close()
         for hub in self._attached_hubs:
             hub.close()
@@ -619,9 +555,11 @@ class Client:
         """One request straight to the transport (httpx models, no httpx.Client layer: nothing of
         it is used here, and it costs as much CPU as the request itself on a local server)."""
         with self._lock:
+            if self._closed:
+                raise closed_error()
             if self._tx is None:
                 verify = ssl_context(self.settings.verify)
-                self._tx = self._transport or default_transport(StdlibTransport, self.settings, verify)
+                self._tx = self._transport or default_transport(httpx.HTTPTransport, self.settings, verify)
                 self._headers = {
                     "Accept": "*/*",
                     "Accept-Encoding": "gzip, deflate",
@@ -645,7 +583,7 @@ class Client:
                 response.close()
         return response
 
-    def _ws_connect(self, url: str, *, headers: Mapping[str, str]) -> Any:
+    def _ws_connect(self, url: str, *, headers: Mapping[str, str], open_timeout: float) -> Any:
         if self._ws_factory is not None:
             return self._ws_factory(url, headers=headers)
         from websockets.sync.client import connect
@@ -659,7 +597,7 @@ class Client:
         return connect(
             url,
             additional_headers=dict(headers),
-            open_timeout=self.settings.timeout,
+            open_timeout=open_timeout,
             max_size=_WS_MAX_SIZE,
             compression=None,
             **kw,
@@ -696,9 +634,10 @@ class Client:
                 raise transport_error(
                     exc, method, url, timeout or self.settings.timeout, self.settings
                 ) from exc
-            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last:
+            delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
+            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last and delay is not None:
                 resp.close()
-                time.sleep(proto.retry_delay(attempt))
+                time.sleep(delay)
                 continue
             if resp.status_code >= 400:
                 raise self._status_error(resp, method, url, prompt)
@@ -1090,8 +1029,9 @@ class Client:
             try:
                 resp = self._send("GET", route, params=params, stream=True)
                 try:
-                    if resp.status_code in proto.RETRY_STATUSES and not last:
-                        time.sleep(proto.retry_delay(attempt))
+                    delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
+                    if resp.status_code in proto.RETRY_STATUSES and not last and delay is not None:
+                        time.sleep(delay)
                         continue
                     if resp.status_code >= 400:
                         raise self._status_error(resp, "GET", url, None)
@@ -1233,12 +1173,24 @@ class Job:
         force = self._reconcile_first or (positions and not st.started and st.last_position is None)
         first = True
         while not st.finished:
+            if client._closed:
+                raise closed_error()
             now = time.monotonic()
+            if polling and hub is not None and (hub.connected or hub.policy.may_try(now)):
+                # The socket is back (or may be): follow it again, after a look at /queue.
+                try:
+                    polling = not hub.ensure()
+                except ServerUnreachable:
+                    pass
+                force = force or not polling
             if deadline is not None and now >= deadline:
                 raise WaitTimeout(
                     f"prompt {self.prompt_id} did not finish within {limit:g} s",
                     prompt_id=self.prompt_id,
-                    hint="wait again with 'comfyctl wait ID', or cancel it",
+                    hint=(
+                        f"the prompt keeps going: 'comfyctl wait {self.prompt_id}', "
+                        f"or 'comfyctl cancel {self.prompt_id}'"
+                    ),
                 )
             remaining = IDLE_RECONCILE if deadline is None else deadline - now
             if self.prompt_id in client._cancelled and not self._cancel_seen:
