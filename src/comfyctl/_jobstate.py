@@ -30,7 +30,18 @@ from comfyctl.events import (
 )
 from comfyctl.results import QueueState
 
-__all__ = ["POLL_MAX", "POLL_MIN", "TICK", "EventRouter", "JobState", "QueueVerdict", "Tick"]
+__all__ = [
+    "POLL_MAX",
+    "POLL_MIN",
+    "TICK",
+    "CancelledIds",
+    "EventRouter",
+    "JobState",
+    "QueueVerdict",
+    "SocketFailure",
+    "SocketPolicy",
+    "Tick",
+]
 
 #: Polling interval bounds (seconds) when no WebSocket is available.
 POLL_MIN = 0.05
@@ -43,6 +54,15 @@ IDLE_RECONCILE = 2.0
 POSITION_RECONCILE = 0.1
 
 QueueVerdict = Literal["pending", "running", "absent"]
+#: How opening the WebSocket failed: refused for good by something in front ("no websocket here":
+#: 400/401/403/404/405/426/501, no upgrade), a transient server answer (other 5xx, a garbled
+#: answer), or no answer within the open timeout (a proxy that swallows upgrades).
+SocketFailure = Literal["blocked", "transient", "hung"]
+#: After a refusal or a hung upgrade, the socket is tried again this much later (at a submit or
+#: while a job polls)...
+SOCKET_RETRY = 30.0
+#: ...with this open budget after a hang, so a proxy that swallows upgrades costs little.
+SHORT_OPEN = 1.0
 
 
 @dataclass
@@ -131,6 +151,61 @@ class JobState:
         return self.poll_interval
 
 
+@dataclass
+class SocketPolicy:
+    """When to try opening the WebSocket again, from how the last attempts failed (jobs poll
+    meanwhile). A refusal or a hang waits :data:`SOCKET_RETRY`; transient failures back off
+    from 0.2 s to 5 s; a success resets everything."""
+
+    retry_at: float = float("-inf")
+    failures: int = 0
+    hung: bool = False
+    last: SocketFailure | None = None
+
+    def may_try(self, now: float) -> bool:
+        return now >= self.retry_at
+
+    def open_timeout(self, default: float) -> float:
+        """The open budget for the next attempt: short once an upgrade hung."""
+        return min(default, SHORT_OPEN) if self.hung else default
+
+    def failed(self, kind: SocketFailure, now: float) -> None:
+        self.last = kind
+        self.failures += 1
+        if kind == "transient":
+            self.retry_at = now + min(5.0, 0.2 * 2 ** (self.failures - 1))
+        else:
+            self.hung = self.hung or kind == "hung"
+            self.retry_at = now + SOCKET_RETRY
+
+    def opened(self) -> None:
+        self.retry_at, self.failures, self.hung, self.last = float("-inf"), 0, False, None
+
+
+class CancelledIds:
+    """Prompt ids dequeued through one client (their jobs end as Interrupted, not JobLost).
+
+    Bounded: past ``limit`` the oldest are forgotten, so a long-lived client (an MCP server, a
+    fleet coordinator) does not grow without end.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._ids: dict[str, None] = {}
+        self._limit = limit
+
+    def add(self, prompt_id: str) -> None:
+        self._ids.pop(prompt_id, None)
+        self._ids[prompt_id] = None
+        while len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, prompt_id: object) -> bool:
+        return prompt_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class Tick:
     """What a router hands out after a queue-change broadcast: time to look at ``/queue``."""
 
@@ -154,6 +229,7 @@ class EventRouter:
 
     def __init__(self) -> None:
         self.queues: dict[str, deque[Event]] = {}
+        self.previews: dict[str, int] = {}  # previews buffered per prompt (kept O(1) to count)
         self.status_seq = 0  # queue-change broadcasts seen; each job remembers the last it saw
         self.seen_seq: dict[str, int] = {}
         self.running: str | None = None
@@ -165,6 +241,7 @@ class EventRouter:
 
     def unregister(self, prompt_id: str) -> None:
         self.queues.pop(prompt_id, None)
+        self.previews.pop(prompt_id, None)
         self.seen_seq.pop(prompt_id, None)
 
     def dispatch(self, event: Event) -> None:
@@ -184,17 +261,26 @@ class EventRouter:
         if isinstance(event, Executing) and event.node is None and event.prompt_id == self.running:
             self.running = None
         queue = self.queues.get(pid) if pid is not None else None
-        if queue is None:
+        if queue is None or pid is None:
             return
-        if isinstance(event, Preview) and sum(isinstance(e, Preview) for e in queue) >= _MAX_PREVIEWS:
-            return
+        if isinstance(event, Preview):
+            # Nobody reads fast enough: the newest picture matters, drop the oldest one.
+            if self.previews.get(pid, 0) >= _MAX_PREVIEWS:
+                queue.remove(next(e for e in queue if isinstance(e, Preview)))
+            else:
+                self.previews[pid] = self.previews.get(pid, 0) + 1
+        if len(queue) == queue.maxlen and isinstance(queue[0], Preview):
+            self.previews[pid] -= 1  # about to fall off the full buffer
         queue.append(event)
 
     def take(self, prompt_id: str) -> Event | Tick | None:
         """The next buffered event for ``prompt_id``, else TICK if a broadcast came, else None."""
         queue = self.queues.get(prompt_id)
         if queue:
-            return queue.popleft()
+            event = queue.popleft()
+            if isinstance(event, Preview):
+                self.previews[prompt_id] -= 1
+            return event
         seen = self.seen_seq.get(prompt_id)
         if seen is not None and seen != self.status_seq:
             self.seen_seq[prompt_id] = self.status_seq

@@ -29,8 +29,10 @@ from comfyctl.results import (
 
 Redact = Callable[[str], str]
 
-#: Responses worth repeating an idempotent request for.
-RETRY_STATUSES = frozenset({502, 503, 504})
+#: Responses worth repeating an idempotent request for (408/429: a proxy or rate limiter in front).
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+#: The longest ``Retry-After`` we sleep for; a longer one ends the retries at once.
+MAX_RETRY_AFTER = 10.0
 #: Largest JSON body we quote in an error.
 _BODY_QUOTE = 2000
 
@@ -68,6 +70,18 @@ def new_prompt_id() -> str:
 def retry_delay(attempt: int, *, base: float = 0.1, cap: float = 2.0) -> float:
     """Exponential backoff with full jitter (attempt 0 is the first retry)."""
     return random.uniform(0.5, 1.0) * min(cap, base * (2**attempt))
+
+
+def status_retry_delay(attempt: int, retry_after: str | None) -> float | None:
+    """Seconds to wait before repeating a request answered with a RETRY_STATUSES status; None when
+    the server asks for a pause longer than :data:`MAX_RETRY_AFTER` (give up now, not hang)."""
+    if retry_after:
+        try:
+            asked = float(retry_after)
+        except ValueError:  # an HTTP date: rare from proxies in front of ComfyUI, back off instead
+            return retry_delay(attempt)
+        return max(0.0, asked) if asked <= MAX_RETRY_AFTER else None
+    return retry_delay(attempt)
 
 
 # -- requests -------------------------------------------------------------------------------------
@@ -206,6 +220,14 @@ def error_for_status(
     if status == 413:
         return errors.RequestTooLarge(
             f"{method} {url}: {_first_line(body) or 'request body too large'}", **common
+        )
+    if status in (408, 429):
+        # Not ComfyUI's own answers: a proxy or rate limiter in front of it says "later".
+        why = "is rate-limiting requests" if status == 429 else "timed out waiting for the request"
+        return errors.ServerError(
+            f"{method} {url}: the server (or a proxy) {why} ({status})",
+            hint="retry later, or send fewer requests at once",
+            **common,
         )
     if status >= 500:
         # ComfyUI answers unhandled exceptions with a text/plain "500 Internal Server Error" page.
@@ -426,7 +448,30 @@ def reachable_nodes(prompt: Mapping[str, Any], roots: Iterable[str]) -> list[str
 
 
 def result_from_history(prompt_id: str, entry: Mapping[str, Any], base_url: str = "") -> Result:
-    """One ``/history/{id}`` entry → :class:`Result` (status told apart by the last message)."""
+    """One ``/history/{id}`` entry → :class:`Result` (status told apart by the last message).
+
+    Raises:
+        HTTPError: the entry does not have history's shape (a proxy, a broken custom node).
+    """
+    try:
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"a {type(entry).__name__}, not an object")
+        for key, kind in (("status", Mapping), ("outputs", Mapping), ("prompt", (list, tuple))):
+            if entry.get(key) and not isinstance(entry[key], kind):
+                raise TypeError(f"{key} is a {type(entry[key]).__name__}")
+        return _result(prompt_id, entry, base_url)
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        raise errors.HTTPError(
+            f"the history entry of prompt {prompt_id} is malformed: {exc}",
+            status=200,
+            method="GET",
+            url=f"/history/{prompt_id}",
+            body=json.dumps(entry, default=str)[:_BODY_QUOTE],
+            hint="is this a ComfyUI server? a custom node may have stored something odd",
+        ) from exc
+
+
+def _result(prompt_id: str, entry: Mapping[str, Any], base_url: str) -> Result:
     status_block = entry.get("status") or {}
     messages = [m for m in status_block.get("messages") or () if isinstance(m, (list, tuple)) and len(m) == 2]
     by_name = {m[0]: m[1] for m in messages if isinstance(m[1], dict)}

@@ -92,6 +92,20 @@ class Settings:
                 "give either a token or user:password in the URL, not both",
                 hint="both would need the Authorization header",
             )
+        # HTTP header values are ASCII on the wire (httpx refuses others with UnicodeEncodeError);
+        # a line break would smuggle a second header.
+        for name, value in [
+            ("token", self.token or ""),
+            *((f"header {k!r}", v) for k, v in self.headers.items()),
+        ]:
+            if not _header_safe(value):
+                raise UsageError(
+                    f"the {name} holds characters HTTP headers cannot carry (non-ASCII or control)",
+                    hint="use plain ASCII; percent- or base64-encode other text",
+                )
+        for key in self.headers:
+            if not key or not _header_safe(key) or any(c in key for c in " :"):
+                raise UsageError(f"{key!r} is not a valid HTTP header name")
 
     # -- resolution -------------------------------------------------------------------------------
 
@@ -275,6 +289,10 @@ def _parse_headers(raw: Any) -> dict[str, str]:
             raise UsageError("headers must be 'Name: value' pairs separated by ';' or newlines")
         out[name.strip()] = value.strip()
     return out
+
+
+def _header_safe(text: str) -> bool:
+    return text.isascii() and all(" " <= c <= "~" or c == "\t" for c in text)
 
 
 def _parse_verify(raw: Any) -> bool | str:
