@@ -489,3 +489,15 @@ def test_seed_on_a_workflow_without_seeds_warns(sandbox: Any, demo_file: Path, t
     assert out.code == 0 and "--seed changed nothing" in out.stderr
     quiet = invoke("run", demo_file, "--seed", "3", "-q", "-o", tmp_path / "o", url=sandbox.url)
     assert quiet.code == 0 and quiet.stderr == ""
+
+
+def test_workflow_convert_output_in_new_or_unwritable_folder(fixtures_dir: Path, tmp_path: Path) -> None:
+    oi = fixtures_dir / "object_info.json"
+    ui = fixtures_dir / "ui2api" / "edge_reroute_chain.ui.json"
+    deep = tmp_path / "new" / "dir" / "api.json"  # was: exit 1 "unexpected FileNotFoundError"
+    assert invoke("workflow", "convert", ui, "--object-info", oi, "-o", deep).code == 0
+    assert json.loads(deep.read_text())
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = invoke("workflow", "convert", ui, "--object-info", oi, "-o", blocker / "api.json")
+    assert out.code == 2 and out.stderr.startswith("error: cannot write ") and "Traceback" not in out.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from comfyctl.cli._common import ComfyGroup, emit, info, jsonable, state
-from comfyctl.errors import ValidationError
+from comfyctl.errors import UsageError, ValidationError
 
 __all__ = ["workflow"]
 
@@ -62,7 +62,12 @@ def convert(path: Path, object_info: Path | None, out: Path | None) -> None:
     if out is None:
         click.echo(text)
         return
-    out.write_text(text + "\n", encoding="utf-8")
+    from comfyctl.offline import atomic_write_bytes
+
+    try:  # parents created like --out folders; a failed write leaves no half file
+        atomic_write_bytes(out, (text + "\n").encode())
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
     emit({"path": str(out), "format": loaded.format, "nodes": len(api)}, str(out))
 
 
