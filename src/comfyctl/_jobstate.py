@@ -71,6 +71,9 @@ class JobState:
 
     prompt_id: str
     want_positions: bool = False
+    #: Its events go to another client's socket (attached without taking over): only queue
+    #: broadcasts reach us, so each one is worth a (rate-limited) look at /queue.
+    foreign: bool = False
     started: bool = False
     finished: bool = False
     outcome: Literal["success", "error", "interrupted"] | None = None
@@ -137,7 +140,7 @@ class JobState:
         """With a socket open: is it time to check ``/queue`` (after a broadcast or silence)?"""
         if self.finished:
             return False
-        if status_tick and not self.started and self.want_positions:
+        if status_tick and (self.foreign or (not self.started and self.want_positions)):
             return now - self.last_reconcile >= POSITION_RECONCILE
         # wait() alone: broadcasts are not worth a /queue read (a long queue makes it a big one).
         return now - max(self.last_activity, self.last_reconcile) >= IDLE_RECONCILE

@@ -11,7 +11,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from comfyctl import errors
@@ -58,8 +58,28 @@ def api(path: str) -> str:
     return path if path.startswith("/internal") else "/api" + path
 
 
+#: Client ids comfyctl makes up start with this, so ``attach`` can tell a comfyctl owner (whose
+#: process is typically gone, e.g. after ``run --no-wait``) from a browser tab that still listens.
+CLIENT_ID_PREFIX = "comfyctl-"
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A fresh WebSocket client id (recognisably comfyctl's)."""
+    return CLIENT_ID_PREFIX + uuid.uuid4().hex
+
+
+def attach_socket(owner: str | None, own_id: str, follow_progress: bool) -> Literal["own", "owner"]:
+    """Which client id ``attach`` listens with: its own, or the prompt owner's.
+
+    ComfyUI sends a prompt's progress only to the socket of the client id that queued it, and
+    keeps one socket per id: taking the owner's id over silences the owner (a browser tab goes
+    quiet for good once our socket closes, as ComfyUI then unregisters the id). So the owner's id
+    is taken only when asked, or when comfyctl made it up; otherwise the job finishes from
+    ``/queue`` + ``/history`` (queue broadcasts reach every socket) without progress events.
+    """
+    if owner and owner != own_id and (follow_progress or owner.startswith(CLIENT_ID_PREFIX)):
+        return "owner"
+    return "own"
 
 
 def new_prompt_id() -> str:

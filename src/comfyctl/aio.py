@@ -492,7 +492,7 @@ class AsyncClient:
                     return pid, None, {}
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def attach(self, prompt_id: str) -> AsyncJob:
+    async def attach(self, prompt_id: str, *, follow_progress: bool = False) -> AsyncJob:
         """A job for a prompt queued by anyone (see :meth:`comfyctl.Client.attach`)."""
         pid = str(prompt_id)
         entry = await self.history_entry(pid)
@@ -505,28 +505,24 @@ class AsyncClient:
             if entry is None:
                 raise proto.job_gone(pid)
             return AsyncJob(self, pid, hub=None, entry=entry)
-        owner = item.client_id
-        hub: _AsyncHub | None
-        if owner == self.client_id:
-            hub = self._hub
-        elif owner:
-            hub = _AsyncHub(self, owner)
-            self._attached_hubs.append(hub)  # closed with the client if never waited for
-        else:
+        sock = self._hub
+        if proto.attach_socket(item.client_id, self.client_id, follow_progress) == "owner":
+            sock = _AsyncHub(self, item.client_id or "")
+            self._attached_hubs.append(sock)  # closed with the client if never waited for
+        hub: _AsyncHub | None = sock
+        try:
+            await sock.ensure()
+        except ServerUnreachable:
             hub = None
-        if hub is not None:
-            try:
-                await hub.ensure()
-            except ServerUnreachable:
-                hub = None
-            else:
-                hub.register(pid)
+        else:
+            sock.register(pid)
         return AsyncJob(
             self,
             pid,
             number=item.number,
             hub=hub,
             private=hub is not None and hub is not self._hub,
+            foreign=item.client_id != sock.client_id,
             reconcile_first=True,
         )
 
@@ -697,6 +693,7 @@ class AsyncJob:
         entry: Mapping[str, Any] | None = None,
         private: bool = False,
         reconcile_first: bool = False,
+        foreign: bool = False,
     ):
         self.prompt_id = prompt_id
         self.number = number
@@ -704,7 +701,7 @@ class AsyncJob:
         self._client = client
         self._hub = hub
         self._private = private
-        self._state = JobState(prompt_id)
+        self._state = JobState(prompt_id, foreign=foreign)
         # Just posted: the queue was as good as checked (no /queue read right after every submit).
         self._state.last_reconcile = time.monotonic()
         self._entry: Mapping[str, Any] | None = entry

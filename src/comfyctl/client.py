@@ -879,12 +879,17 @@ class Client:
                     return pid, None, {}
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def attach(self, prompt_id: str) -> Job:
+    def attach(self, prompt_id: str, *, follow_progress: bool = False) -> Job:
         """A :class:`Job` for a prompt queued by anyone, from any process.
 
-        For a finished prompt, ``events()`` yields nothing and the result is ready; for a running
-        one, progress resumes (the socket takes over the prompt's client id; its original owner
-        then falls back to reading the history).
+        For a finished prompt, ``events()`` yields nothing and the result is ready. For a pending
+        or running one, the job listens on this client's own socket and finishes from ``/queue`` +
+        ``/history``: progress events of someone else's prompt are not available that way, since
+        ComfyUI sends them only to the client id that queued it. ``follow_progress=True`` takes
+        that client id over to get them; the owner's socket then goes silent (a browser tab stays
+        silent until reloaded). A prompt queued by comfyctl (client ids ``comfyctl-...``) is taken
+        over by default: its owner is typically gone (``run --no-wait``), and a live one still
+        finishes from the history.
 
         Raises:
             JobLost: the prompt is in neither the queue nor the history.
@@ -900,28 +905,24 @@ class Client:
             if entry is None:
                 raise proto.job_gone(pid)
             return Job(self, pid, hub=None, entry=entry)
-        owner = item.client_id
-        hub: _Hub | None
-        if owner == self.client_id:
-            hub = self._hub
-        elif owner:
-            hub = _Hub(self, owner)
-            self._attached_hubs.append(hub)  # closed with the client if never waited for
+        sock = self._hub
+        if proto.attach_socket(item.client_id, self.client_id, follow_progress) == "owner":
+            sock = _Hub(self, item.client_id or "")
+            self._attached_hubs.append(sock)  # closed with the client if never waited for
+        hub: _Hub | None = sock
+        try:
+            sock.ensure()
+        except ServerUnreachable:
+            hub = None
         else:
-            hub = None  # no client id: ComfyUI sends it no targeted events, so poll
-        if hub is not None:
-            try:
-                hub.ensure()
-            except ServerUnreachable:
-                hub = None
-            else:
-                hub.register(pid)
+            sock.register(pid)
         return Job(
             self,
             pid,
             number=item.number,
             hub=hub,
             private=hub is not None and hub is not self._hub,
+            foreign=item.client_id != sock.client_id,
             reconcile_first=True,
         )
 
@@ -1099,6 +1100,7 @@ class Job:
         entry: Mapping[str, Any] | None = None,
         private: bool = False,
         reconcile_first: bool = False,
+        foreign: bool = False,
     ):
         self.prompt_id = prompt_id
         self.number = number
@@ -1106,7 +1108,7 @@ class Job:
         self._client = client
         self._hub = hub
         self._private = private
-        self._state = JobState(prompt_id)
+        self._state = JobState(prompt_id, foreign=foreign)
         # Just posted: the queue was as good as checked (no /queue read right after every submit).
         self._state.last_reconcile = time.monotonic()
         self._entry: Mapping[str, Any] | None = entry
