@@ -315,3 +315,15 @@ def test_ctrl_c_while_following_names_the_prompt_that_keeps_running(
     else:
         _assert_one_error(out, 130)
         assert "comfyctl cancel " in out.stderr
+
+
+def test_wait_on_a_prompt_another_client_dequeued(sandbox: Any) -> None:
+    from comfyctl import Client
+
+    sandbox.pause_worker()
+    pid = invoke("run", DEMO, "--no-wait", url=sandbox.url).stdout.strip()
+    with Client(sandbox.url) as other:  # another process's cancel leaves no trace on the server
+        other.delete_queued([pid])
+    out = invoke("wait", pid, url=sandbox.url)
+    _assert_one_error(out, 5)
+    assert "another client removed it" in out.stderr  # not only "the server lost it (restarted?)"

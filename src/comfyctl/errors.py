@@ -278,7 +278,12 @@ class JobLost(JobError):
 
     code = "job_lost"
     exit_code = 5
-    default_hint = "the server lost the prompt (restarted?): submit it again"
+    # ComfyUI 0.8.0 keeps no trace of a prompt deleted from the queue: a cancel by another
+    # client looks exactly like a restart
+    default_hint = (
+        "another client removed it (cancel, queue rm, history rm) or the server restarted; "
+        "submit it again if you still need it"
+    )
 
 
 class WaitTimeout(ComfyError):
