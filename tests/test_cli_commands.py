@@ -501,3 +501,22 @@ def test_workflow_convert_output_in_new_or_unwritable_folder(fixtures_dir: Path,
     blocker.write_text("")
     out = invoke("workflow", "convert", ui, "--object-info", oi, "-o", blocker / "api.json")
     assert out.code == 2 and out.stderr.startswith("error: cannot write ") and "Traceback" not in out.stderr
+
+
+def test_downloads_and_converted_files_honour_the_umask(
+    sandbox: Any, demo_file: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:  # tempfile.mkstemp's 0600 used to survive the rename: outputs unreadable to others
+        saved = invoke("--json", "run", demo_file, "-o", tmp_path / "o", url=sandbox.url).json()["saved"]
+        ui = fixtures_dir / "ui2api" / "edge_reroute_chain.ui.json"
+        oi = fixtures_dir / "object_info.json"
+        assert invoke("workflow", "convert", ui, "--object-info", oi, "-o", tmp_path / "api.json").code == 0
+        exported = invoke("--json", "export", demo_file, "--object-info", oi).json()
+    finally:
+        os.umask(old)
+    for path in [*saved, tmp_path / "api.json", exported["path"]]:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path

@@ -17,7 +17,6 @@ import os
 import posixpath
 import socket
 import ssl
-import tempfile
 import threading
 import time
 import weakref
@@ -265,7 +264,9 @@ class Sink:
         try:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             _check_inside(self.root, self.target.parent)
-            fd, tmp = tempfile.mkstemp(prefix=".comfyctl-", suffix=".part", dir=self.target.parent)
+            from comfyctl.offline import create_temp
+
+            fd, tmp = create_temp(self.target.parent, ".comfyctl-", ".part")
         except OSError as exc:
             raise UsageError(f"cannot write into {self.target.parent}: {exc}") from exc
         self.tmp = Path(tmp)

@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -162,6 +161,19 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def create_temp(folder: str | Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """``tempfile.mkstemp`` that honours the umask: mkstemp's 0600 made every download and saved
+    workflow unreadable to anyone but its owner once renamed into place."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        path = os.path.join(folder, f"{prefix}{uuid.uuid4().hex[:12]}{suffix}")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old file, the whole new one, or nothing.
 
@@ -169,7 +181,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> No
     False, which raises ``FileExistsError`` instead of replacing).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = create_temp(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
