@@ -99,7 +99,7 @@ CASES: list[Case] = [
     ("history-show-unknown", lambda t, u: ["history", "show", "no-such-prompt"], 2, "usage"),
     ("queue-rm-unknown", lambda t, u: ["queue", "rm", "no-such-prompt"], 2, "usage"),
     ("download-unknown", lambda t, u: ["download", "no-such-prompt"], 2, "usage"),
-    ("models-unknown-folder", lambda t, u: ["models", "no_such_folder"], 1, "not_found"),
+    ("models-unknown-folder", lambda t, u: ["models", "no_such_folder"], 2, "usage"),
     ("view-missing-file", lambda t, u: ["view", "nope.png", "-o", t / "x.png"], 1, "not_found"),
     (
         "validate-out-of-range",
