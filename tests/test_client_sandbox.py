@@ -358,15 +358,85 @@ async def test_slow_response_times_out(sandbox: Sandbox, request: pytest.Fixture
         await api.close()
 
 
-async def test_submit_timeout_is_resent_once_without_duplicate(sandbox: Sandbox) -> None:
+class LateFirstPost:
+    """A transport whose first ``POST /prompt`` answer is lost: the request goes on in the
+    background and lands late (the sandbox delays it), while the client sees a read timeout."""
+
+    def __init__(self, is_async: bool):
+        self.inner: Any = httpx.AsyncHTTPTransport() if is_async else httpx.HTTPTransport()
+        self.landed = threading.Event()
+        self.status: int | None = None
+        self.posts = 0
+
+    def _first_post(self, request: httpx.Request) -> bool:
+        if request.method == "POST" and request.url.path.endswith("/prompt"):
+            self.posts += 1
+            return self.posts == 1
+        return False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._first_post(request):
+
+            def late() -> None:
+                resp = self.inner.handle_request(request)
+                resp.read()
+                self.status = resp.status_code
+                self.landed.set()
+
+            threading.Thread(target=late, daemon=True).start()
+            raise httpx.ReadTimeout("timed out", request=request)
+        return self.inner.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._first_post(request):
+
+            async def late() -> None:
+                resp = await self.inner.handle_async_request(request)
+                await resp.aread()
+                self.status = resp.status_code
+                self.landed.set()
+
+            self.task = asyncio.create_task(late())
+            raise httpx.ReadTimeout("timed out", request=request)
+        return await self.inner.handle_async_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_submit_answer_lost_first_post_lands_late_runs_once(sandbox: Sandbox) -> None:
+    """The dangerous case of re-sending: the first POST lands after the "did it land?" check.
+    ComfyUI queues both copies (no id uniqueness check); the job removes the extra one."""
     for kind in ("sync", "async"):
-        api = Api(make_client(kind, sandbox.url, timeout=0.3))
-        sandbox.faults.route("/prompt", hang=True, times=1)
-        job = await api("submit", workflow(20 if kind == "sync" else 21), prompt_id=f"mine-{kind}")
-        assert job.prompt_id == f"mine-{kind}"
-        await api.on(job, "wait")
+        tx = LateFirstPost(kind == "async")
+        cls = AsyncClient if kind == "async" else Client
+        api = Api(cls(sandbox.url, transport=tx))  # type: ignore[arg-type]
+        pid = f"once-{kind}"
+        sandbox.pause_worker()
+        sandbox.faults.route("/prompt", delay=0.5, times=1, method="POST")
+        job = await api("submit", workflow(20 if kind == "sync" else 21), prompt_id=pid)
+        assert job.prompt_id == pid and tx.posts == 2  # re-sent: the check found nothing yet
+        await asyncio.to_thread(tx.landed.wait, 10)
+        assert tx.status == 200  # the first copy did land, late
+
+        copies: list[int] = []
+
+        def on_event(event: Any, copies: list[int] = copies, pid: str = pid) -> None:
+            if isinstance(event, QueuePosition) and not copies:
+                queue = httpx.get(f"{sandbox.url}/api/queue").json()
+                copies.append(sum(item[1] == pid for item in queue["queue_pending"]))
+                sandbox.resume_worker()
+
+        await api.events(job, on_event)
+        assert copies == [1]
+        assert (await api.on(job, "result")).status == "success"
         await api.close()
-    assert sorted(k for k in sandbox.history() if k.startswith("mine-")) == ["mine-async", "mine-sync"]
+        queue = httpx.get(f"{sandbox.url}/api/queue").json()
+        assert not any(item[1] == pid for item in queue["queue_pending"] + queue["queue_running"])
+    assert sorted(k for k in sandbox.history() if k.startswith("once-")) == ["once-async", "once-sync"]
 
 
 async def test_hostile_output_names_stay_inside_dest(api: Api, sandbox: Sandbox, tmp_path: Path) -> None:

@@ -8,8 +8,20 @@ from typing import Any
 import pytest
 
 from comfyctl import _protocol as proto
-from comfyctl._jobstate import POLL_MAX, POLL_MIN, TICK, EventRouter, JobState
+from comfyctl._jobstate import (
+    POLL_MAX,
+    POLL_MIN,
+    SHORT_OPEN,
+    SOCKET_RETRY,
+    TICK,
+    CancelledIds,
+    EventRouter,
+    JobState,
+    SocketPolicy,
+)
+from comfyctl._protocol import parse_queue
 from comfyctl.events import Executing, Preview, Progress, Status, parse_event
+from comfyctl.results import QueueState
 from conftest import FIXTURES
 
 
@@ -157,3 +169,73 @@ def test_router_ticks_once_per_batch_of_broadcasts_and_not_before() -> None:
     assert r.take("a") is TICK and r.take("a") is None
     r.register("late")
     assert r.take("late") is None  # broadcasts before registering are not news to it
+
+
+def test_router_keeps_the_newest_previews_and_every_other_event() -> None:
+    r = EventRouter()
+    r.register("a")
+    for i in range(200):
+        r.dispatch(Preview(image=bytes([i]), prompt_id="a"))
+        if i % 50 == 0:
+            r.dispatch(Progress(node="1", value=i, max=200, prompt_id="a"))
+    kept = [e for e in r.queues["a"] if isinstance(e, Preview)]
+    assert [e.image[0] for e in kept] == list(range(136, 200))  # the oldest were dropped
+    assert [e.value for e in r.queues["a"] if isinstance(e, Progress)] == [0, 50, 100, 150]
+    while r.take("a") is not None:  # reading frees room: the count follows
+        pass
+    r.dispatch(Preview(image=b"new", prompt_id="a"))
+    assert list(r.queues["a"]) == [Preview(image=b"new", prompt_id="a")] and r.previews["a"] == 1
+
+
+def test_socket_policy_tells_refusals_transients_and_hangs_apart() -> None:
+    p = SocketPolicy()
+    assert p.may_try(0.0) and p.open_timeout(30.0) == 30.0
+    p.failed("transient", 0.0)
+    assert not p.may_try(0.1) and p.may_try(0.2)  # backoff, polling meanwhile
+    p.failed("transient", 1.0)
+    assert not p.may_try(1.3) and p.may_try(1.4)
+    p.failed("blocked", 2.0)
+    assert not p.may_try(2.0 + SOCKET_RETRY - 1) and p.may_try(2.0 + SOCKET_RETRY)
+    assert p.open_timeout(30.0) == 30.0
+    p.failed("hung", 100.0)
+    assert not p.may_try(101.0) and p.open_timeout(30.0) == SHORT_OPEN  # a short budget later
+    p.opened()
+    assert p.may_try(0.0) and p.open_timeout(30.0) == 30.0
+
+
+def test_cancelled_ids_are_bounded_oldest_first() -> None:
+    ids = CancelledIds(limit=3)
+    for pid in "abcd":
+        ids.add(pid)
+    ids.add("b")  # seen again: now the newest
+    ids.add("e")
+    assert [p for p in "abcde" if p in ids] == ["b", "d", "e"] and len(ids) == 3
+
+
+def _queue(running: list[str], pending: list[str]) -> QueueState:
+    return parse_queue(
+        {
+            "queue_running": [[0, p, {}, {}, []] for p in running],
+            "queue_pending": [[i + 1, p, {}, {}, []] for i, p in enumerate(pending)],
+        }
+    )
+
+
+def test_extra_copies_only_for_a_resent_prompt() -> None:
+    st = JobState("p")
+    assert st.extra_copies(_queue([], ["p", "p"])) == 0  # never re-sent: not ours to touch
+    st.resent = True
+    assert st.extra_copies(_queue([], ["p"])) == 0
+    assert st.extra_copies(_queue([], ["p", "x", "p"])) == 1
+    assert st.extra_copies(_queue(["p"], ["p"])) == 1  # one runs: the pending copy goes
+    assert st.extra_copies(_queue([], [])) == 0
+
+
+def test_foreign_and_resent_jobs_look_at_the_queue_on_broadcasts() -> None:
+    for flag in ("foreign", "resent"):
+        st = JobState("p", started=True)
+        st.reconciled(10.0)
+        assert not st.should_reconcile(10.5, status_tick=True)  # our own events will tell us
+        setattr(st, flag, True)
+        assert st.should_reconcile(10.5, status_tick=True)
+        assert not st.should_reconcile(10.05, status_tick=True)  # rate-limited

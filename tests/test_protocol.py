@@ -188,6 +188,8 @@ def test_500_text_plain_is_mapped_with_log_tail() -> None:
         (400, '{"error": "limit must be an integer"}', errors.HTTPError),
         (503, "", errors.ServerError),
         (418, "teapot", errors.HTTPError),
+        (429, "slow down", errors.ServerError),  # a rate limiter in front: exit 9 like 5xx
+        (408, "", errors.ServerError),
     ],
 )
 def test_status_mapping(status: int, body: str, cls: type[errors.HTTPError]) -> None:
@@ -233,3 +235,48 @@ def test_reachable_nodes_follows_links_only() -> None:
         "9": {"inputs": {}},
     }
     assert proto.reachable_nodes(prompt, ["3"]) == ["1", "2", "3"]
+
+
+def test_408_429_are_retried_honouring_a_small_retry_after() -> None:
+    assert {408, 429} <= proto.RETRY_STATUSES
+    assert proto.status_retry_delay(0, "2") == 2.0
+    assert proto.status_retry_delay(0, "0") == 0.0
+    assert proto.status_retry_delay(0, str(proto.MAX_RETRY_AFTER + 1)) is None  # give up, don't hang
+    for header in (None, "Wed, 21 Oct 2015 07:28:00 GMT"):
+        delay = proto.status_retry_delay(1, header)
+        assert delay is not None and 0 < delay <= 0.2
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"outputs": ["x"]},
+        {"status": "success"},
+        {"status": {"messages": 5}},
+        {"status": {"messages": [["execution_cached", {"nodes": 3}]]}},
+        {"prompt": {"a": 1}},
+        {"prompt": [1, "p", {"1": {"inputs": ["x"]}}, {}, ["1"]]},
+        ["not", "a", "dict"],
+    ],
+)
+def test_malformed_history_entries_are_http_errors(entry: Any) -> None:
+    with pytest.raises(errors.HTTPError) as info:
+        proto.result_from_history("p", entry)
+    assert "malformed" in info.value.message and info.value.details["status"] == 200
+
+
+def test_odd_but_readable_history_entries_are_read() -> None:
+    odd = {"prompt": [1, "p", {}, {"create_time": "x"}, ["1"]], "outputs": {"1": {"images": "x"}}}
+    result = proto.result_from_history("p", odd)
+    assert result.outputs == () and result.timing.created is None
+    assert proto.result_from_history("p", {"outputs": [], "status": {}}).status == "success"
+
+
+def test_generated_client_ids_are_recognisable_and_attach_decides_the_socket() -> None:
+    mine = proto.new_id()
+    assert mine.startswith(proto.CLIENT_ID_PREFIX) and mine != proto.new_id()
+    assert proto.attach_socket("browser-tab", "me", follow_progress=False) == "own"
+    assert proto.attach_socket("browser-tab", "me", follow_progress=True) == "owner"
+    assert proto.attach_socket("comfyctl-1234", "me", follow_progress=False) == "owner"
+    assert proto.attach_socket("me", "me", follow_progress=True) == "own"
+    assert proto.attach_socket(None, "me", follow_progress=True) == "own"

@@ -87,6 +87,11 @@ def test_headers_from_environment(raw: str, expected: dict[str, str]) -> None:
         {"timeout": -1},
         {"headers": {"Origin": "http://x"}},
         {"url": "http://u:p@h", "token": "t"},
+        {"token": "jeton-sécret"},  # non-ASCII: httpx would raise UnicodeEncodeError per request
+        {"headers": {"X-Team": "équipe"}},
+        {"headers": {"X-A": "v\r\nX-Injected: 1"}},
+        {"headers": {"Bad Name": "v"}},
+        {"headers": "X-Team: équipe"},
     ],
 )
 def test_bad_settings_are_usage_errors_without_secrets(kwargs: dict[str, object]) -> None:
@@ -115,3 +120,9 @@ def test_tls_verify_and_ca_bundle() -> None:
 def test_api_suffix_pasted_from_the_frontend_is_not_doubled(raw: str, base: str) -> None:
     # the client adds /api to every route itself: keeping the suffix gave /api/api/... → 404
     assert Settings.resolve(raw, env={}).base_url == base
+
+
+def test_non_ascii_token_from_the_environment_is_a_usage_error() -> None:
+    with pytest.raises(UsageError) as info:
+        Settings.resolve(env={"COMFYUI_TOKEN": "tök"})
+    assert "tök" not in str(info.value) and "token" in str(info.value)

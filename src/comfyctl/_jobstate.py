@@ -74,6 +74,8 @@ class JobState:
     #: Its events go to another client's socket (attached without taking over): only queue
     #: broadcasts reach us, so each one is worth a (rate-limited) look at /queue.
     foreign: bool = False
+    #: Its POST was sent twice (the first answer was lost): the first copy may still land late.
+    resent: bool = False
     started: bool = False
     finished: bool = False
     outcome: Literal["success", "error", "interrupted"] | None = None
@@ -125,6 +127,16 @@ class JobState:
             return "pending"
         return "absent"
 
+    def extra_copies(self, queue: QueueState) -> int:
+        """Pending copies of a re-sent prompt beyond the one that should run: the first POST
+        landed late after all (ComfyUI does not check prompt ids for uniqueness; each
+        ``POST /queue {"delete": [id]}`` removes one pending copy)."""
+        if not self.resent:
+            return 0
+        pending = sum(i.prompt_id == self.prompt_id for i in queue.pending)
+        running = sum(i.prompt_id == self.prompt_id for i in queue.running)
+        return min(pending, pending + running - 1) if pending + running > 1 else 0
+
     def position_event(self, queue: QueueState) -> QueuePosition | None:
         """A :class:`QueuePosition` when the prompt waits and its place changed since last time."""
         pos = queue.position(self.prompt_id)
@@ -140,7 +152,7 @@ class JobState:
         """With a socket open: is it time to check ``/queue`` (after a broadcast or silence)?"""
         if self.finished:
             return False
-        if status_tick and (self.foreign or (not self.started and self.want_positions)):
+        if status_tick and (self.foreign or self.resent or (not self.started and self.want_positions)):
             return now - self.last_reconcile >= POSITION_RECONCILE
         # wait() alone: broadcasts are not worth a /queue read (a long queue makes it a big one).
         return now - max(self.last_activity, self.last_reconcile) >= IDLE_RECONCILE

@@ -850,7 +850,7 @@ class Client:
             pass  # a proxy may reset WebSocket upgrades only: the POST decides, the job then polls
         self._hub.register(pid)
         try:
-            got_id, got_number, node_errors = self._post_prompt(body, workflow)
+            got_id, got_number, node_errors, resent = self._post_prompt(body, workflow)
         except BaseException:
             self._hub.unregister(pid)
             raise
@@ -858,16 +858,20 @@ class Client:
             # Servers older than client-chosen ids ignore ours: follow the id they gave.
             self._hub.unregister(pid)
             self._hub.register(got_id)
-        return Job(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
+        job = Job(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
+        job._state.resent = resent
+        return job
 
     def _post_prompt(
         self, body: dict[str, Any], workflow: Mapping[str, Any]
-    ) -> tuple[str | None, float | None, dict[str, Any]]:
+    ) -> tuple[str | None, float | None, dict[str, Any], bool]:
+        """POST the prompt: (prompt id, number, node_errors, re-sent?)."""
         pid = body["prompt_id"]
         for attempt in (0, 1):
             try:
                 data = self._json("POST", "/prompt", json=body, retry=False, prompt=workflow)
-                return proto.parse_submit(data, method="POST", url="/prompt", redact=self.settings.redact)
+                got = proto.parse_submit(data, method="POST", url="/prompt", redact=self.settings.redact)
+                return (*got, attempt == 1)
             except (RequestTimeout, TransportError) as exc:
                 if attempt or isinstance(exc, ServerUnreachable):
                     raise
@@ -875,9 +879,9 @@ class Client:
                 queue = self.queue()
                 for item in (*queue.running, *queue.pending):
                     if item.prompt_id == pid:
-                        return pid, item.number, {}
+                        return pid, item.number, {}, False
                 if self.history_entry(pid) is not None:
-                    return pid, None, {}
+                    return pid, None, {}, False
         raise AssertionError("unreachable")  # pragma: no cover
 
     def attach(self, prompt_id: str, *, follow_progress: bool = False) -> Job:
@@ -1230,6 +1234,9 @@ class Job:
         st = self._state
         before = (st.started, st.last_position)
         queue = self._client.queue()
+        extra = st.extra_copies(queue)
+        if extra:  # the lost first POST landed after all: run the prompt once
+            self._client.delete_queued([self.prompt_id] * extra)
         verdict = st.on_queue(queue)
         st.reconciled(time.monotonic())
         if verdict == "absent":
