@@ -88,3 +88,19 @@ def test_off_mode_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
         display.update(ExecutionStart(prompt_id="p"))
         display.final("done")
     assert capsys.readouterr().err == ""
+
+
+def test_watching_a_prompt_mid_run_counts_nodes_that_finished_before() -> None:
+    from comfyctl.events import ProgressState
+
+    clock = Clock()
+    p = JobProgress(API, 4, clock=clock)
+    # attach: no execution_start; the server's snapshot says 1 and 2 are finished, 3 runs
+    nodes = {"1": {"state": "finished"}, "2": {"state": "finished"}, "3": {"state": "running"}}
+    p.feed(ProgressState(nodes=nodes, prompt_id="p"))
+    p.feed(Executing(node="3", display_node="3", prompt_id="p"))
+    assert p.line().startswith("2/4 nodes")  # was 0/4: only nodes seen executing counted
+    clock.t += 10
+    p.feed(Executing(node="4", display_node="4", prompt_id="p"))
+    # 1 of the 2 nodes left after attaching took 10 s: 10 s to go (not skewed by 1 and 2)
+    assert p.eta() == pytest.approx(10.0)

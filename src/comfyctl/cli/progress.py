@@ -55,6 +55,8 @@ class JobProgress:
         self.queue_position: int | None = None
         self.done: set[str] = set()
         self.cached: set[str] = set()
+        self.before: set[str] = set()  # finished before we started watching (attach): not in the ETA
+        self.saw_start = False
         self.node: str | None = None
         self.node_started: float | None = None
         self.value = 0
@@ -85,6 +87,7 @@ class JobProgress:
             self.queue_position = event.position
             return changed
         if kind == "execution_start":
+            self.saw_start = True
             self.started_at = now
             self.queue_position = None
             return True
@@ -108,6 +111,23 @@ class JobProgress:
                 self.node = str(event.node)
                 self.node_started = now
             return True
+        if kind == "progress_state":
+            # the server's snapshot of every started node: the only news of nodes that finished
+            # before 'watch'/'wait' attached to a running prompt
+            states = event.nodes or {}
+            finished = {
+                str(n)
+                for n, st in states.items()
+                if isinstance(st, Mapping)
+                and st.get("state") == "finished"
+                and (not self.api or n in self.api)
+            } - self.done
+            if not self.saw_start:
+                self.before.update(finished)
+                if self.started_at is None:
+                    self.started_at, self.queue_position = now, None
+            self.done.update(finished)
+            return bool(finished)
         if kind == "executed":
             if event.node is not None:
                 self.done.add(str(event.node))
@@ -130,8 +150,8 @@ class JobProgress:
         """Seconds left, from the share of work done (nodes, plus the current node's steps)."""
         if self.started_at is None or self.total <= 0:
             return None
-        fraction = len(self.done - self.cached) + (self.value / self.max if self.max else 0)
-        work = self.total - len(self.cached)
+        fraction = len(self.done - self.cached - self.before) + (self.value / self.max if self.max else 0)
+        work = self.total - len(self.cached | self.before)
         if fraction <= 0 or work <= 0:
             return None
         spent = self.clock() - self.started_at
