@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -230,10 +230,12 @@ def test_doctor_flags_a_stuck_queue(sandbox: Any) -> None:
     sandbox.faults.node("1", delay=60, steps=600)  # runs for the whole test; interruptible per step
     assert invoke("run", _file(Path("."), "slow.json", API_OK), "--no-wait", url=sandbox.url).code == 0
     with Client(sandbox.url) as client:
-        for _ in range(200):  # until the worker has taken it
+        for _ in range(500):  # until the worker has taken it
             if client.queue().running:
                 break
             time.sleep(0.02)
+        else:
+            pytest.fail(f"the worker never started the prompt: {client.queue()}")
     fine = invoke("doctor", "--sample", "0.05", "--json", url=sandbox.url)
     queue = {c["name"]: c for c in fine.json()["checks"]}["queue"]
     assert queue["status"] == "ok" and "same prompt running" in queue["message"]  # young: not stuck
@@ -248,47 +250,126 @@ def test_doctor_flags_a_stuck_queue(sandbox: Any) -> None:
 
 
 SUBMIT = "import sys; from comfyctl.cli.main import main; main(sys.argv[1:])"
+# The same, but it stops for good right after the server answered the POST (the test then kills
+# it there): the wrapper lives in the test's child process, the library knows nothing of it.
+SUBMIT_THEN_STOP = textwrap.dedent(
+    """
+    import pathlib, sys, time
+    from comfyctl import client
+    real = client.Client.submit
+    def submit(self, *args, **kwargs):
+        job = real(self, *args, **kwargs)
+        pathlib.Path("posted.tmp").write_text(job.prompt_id)
+        pathlib.Path("posted.tmp").rename("posted")
+        time.sleep(120)
+    client.Client.submit = submit
+    from comfyctl.cli.main import main
+    main(sys.argv[1:])
+    """
+)
+
+
+def _ledger(root: Path) -> dict[str, Any]:
+    try:  # written atomically: always a whole document
+        return dict(json.loads((root / "projects/default/ledger.json").read_text())["workflows"])
+    except FileNotFoundError:
+        return {}
+
+
+def _on_server(client: Client) -> Counter[str]:
+    """How many times each prompt id is on the server (queue and history)."""
+    state = client.queue()
+    return Counter([*(i.prompt_id for i in (*state.running, *state.pending)), *client.history()])
+
+
+def _kill_submit_when(
+    root: Path, url: str, env: dict[str, str], reached: Any, script: str = SUBMIT
+) -> dict[str, Any]:
+    """Start 'offline submit --all', SIGKILL it as soon as ``reached(ledger)``; the ledger then."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "--url", url, "-q", "offline", "submit", "--all"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(6000):
+            entries = _ledger(root)
+            if reached(entries):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"the submit ended (exit {proc.returncode}) before the kill point")
+            time.sleep(0.005)
+        else:
+            pytest.fail("the kill point was never reached")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return _ledger(root)
 
 
 def test_sigkill_mid_submit_then_rerun_submits_each_exactly_once(sandbox: Any, tmp_path: Path) -> None:
+    """Kills land in each dangerous window on purpose, and every workflow reaches the server once."""
     store = OfflineStore(tmp_path)
-    names = [store.export(API_OK, name=f"wf{i}").name for i in range(24)]
+    names = [store.export(API_OK, name=f"wf{i:02d}").name for i in range(12)]
     sandbox.pause_worker()  # everything posted stays in the queue, duplicates included
-    rng = random.Random(3)
-    torn = 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    for _ in range(6):
-        if not store.pending():
-            break
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SUBMIT, "--url", sandbox.url, "-q", "offline", "submit", "--all"],
+
+    def new_reservation(before: dict[str, Any]) -> Any:
+        return lambda now: (
+            {n for n, e in now.items() if e.get("status") == "submitting"}
+            - {n for n, e in before.items() if e.get("status") == "submitting"}
+        )
+
+    with Client(sandbox.url) as client:
+        # 1. Killed after the server accepted the POST, before the ledger recorded it.
+        before = _ledger(tmp_path)
+        posted = tmp_path / "posted"
+        after = _kill_submit_when(tmp_path, sandbox.url, env, lambda now: posted.exists(), SUBMIT_THEN_STOP)
+        [landed] = new_reservation(before)(after) or pytest.fail("no prompt id was reserved before the POST")
+        landed_id = after[landed]["prompt_id"]
+        assert posted.read_text() == landed_id and landed_id in _on_server(client)  # posted...
+        assert after[landed]["status"] == "submitting"  # ...not recorded
+
+        # 2. Killed after reserving the id, while the POST hangs (the server never queues it).
+        hung = sandbox.faults.route("/prompt", method="POST", hang=True, times=1)
+        before = _ledger(tmp_path)
+        after = _kill_submit_when(
+            tmp_path, sandbox.url, env, lambda now: new_reservation(before)(now) and hung.times == 0
+        )
+        [lost] = new_reservation(before)(after) or pytest.fail("no prompt id was reserved before the POST")
+        lost_id = after[lost]["prompt_id"]
+        assert lost_id not in _on_server(client)  # reserved, never posted
+        assert after[landed]["status"] == "submitted" and after[landed]["prompt_id"] == landed_id
+        sandbox.faults.clear()
+
+        # 3. Killed in the middle of the loop, after a few more went through.
+        done_before = sum(e.get("status") == "submitted" for e in _ledger(tmp_path).values())
+        _kill_submit_when(
+            tmp_path,
+            sandbox.url,
+            env,
+            lambda now: sum(e.get("status") == "submitted" for e in now.values()) >= done_before + 3,
+        )
+
+        final = subprocess.run(
+            [sys.executable, "-c", SUBMIT, "--url", sandbox.url, "--json", "offline", "submit", "--all"],
             cwd=tmp_path,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        time.sleep(rng.uniform(0.3, 1.2))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        torn += any(p.prompt_id for p in store.pending())  # killed between reserving an id and recording
-    final = subprocess.run(
-        [sys.executable, "-c", SUBMIT, "--url", sandbox.url, "--json", "offline", "submit", "--all"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert final.returncode == 0, final.stderr
-    assert store.pending() == []
-    ledger = json.loads((tmp_path / "projects/default/ledger.json").read_text())["workflows"]
-    ids = {name: ledger[name]["prompt_id"] for name in names}
-    assert all(ledger[n]["status"] == "submitted" for n in names)
-    queued = invoke("queue", "--json", url=sandbox.url).json()
-    posted = Counter(item["prompt_id"] for item in [*queued["running"], *queued["pending"]])
-    assert sorted(posted) == sorted(ids.values())  # every workflow reached the server...
-    assert set(posted.values()) == {1}  # ...exactly once
-    print(f"{torn} kills landed mid-submit")
+        assert final.returncode == 0, final.stderr
+        assert json.loads(final.stdout)["submitted"]  # the kill left work for the rerun
+        assert store.pending() == []
+        ledger = _ledger(tmp_path)
+        assert ledger[lost]["prompt_id"] == lost_id  # re-sent under the id it had reserved
+        assert ledger[landed]["prompt_id"] == landed_id  # found on the server, not re-sent
+        assert all(ledger[n]["status"] == "submitted" for n in names)
+        ids = [ledger[n]["prompt_id"] for n in names]
+        assert _on_server(client) == Counter(ids) and len(set(ids)) == len(names)  # each exactly once
 
 
 def test_export_of_a_ui_workflow_saves_both_files(tmp_path: Path, fixtures_dir: Path) -> None:
@@ -349,3 +430,55 @@ def test_offline_submit_marks_a_rejected_workflow_and_exits_4(sandbox: Any, tmp_
     listed = invoke("offline", "ls", "--submitted", "--json").json()
     assert_schema(listed, "offline_ls")
     assert {r["name"]: r["status"] for r in listed["submitted"]} == {"bad": "rejected", "good": "submitted"}
+
+
+def test_offline_ls_says_when_a_server_ignored_our_prompt_id(tmp_path: Path) -> None:
+    class OlderComfyUI:
+        """Takes the prompt but answers with an id of its own."""
+
+        url = "http://127.0.0.1:1"
+
+        def submit(self, workflow: Any, *, prompt_id: str | None = None) -> Any:
+            return type("Job", (), {"prompt_id": "server-chosen-1"})()
+
+        def queue(self) -> Any:
+            raise AssertionError("nothing was reserved: no lookup needed")
+
+        def history_entry(self, prompt_id: str) -> Any:
+            raise AssertionError("nothing was reserved: no lookup needed")
+
+    OfflineStore().export(API_OK, name="old")
+    [done] = OfflineStore().submit(OlderComfyUI())
+    assert done.prompt_id == "server-chosen-1"
+    human = invoke("offline", "ls", "--submitted")
+    assert human.code == 0
+    assert "server-chosen-1" in human.stdout and "not exactly-once" in human.stdout
+    doc = invoke("offline", "ls", "--submitted", "--json").json()
+    assert_schema(doc, "offline_ls")
+    [row] = doc["submitted"]
+    assert (row["prompt_id"], row["exactly_once"]) == ("server-chosen-1", False)
+    assert "ignored the prompt id" in row["note"]
+
+
+def test_an_unreadable_ledger_is_one_clear_error_and_doctor_warns(sandbox: Any, tmp_path: Path) -> None:
+    OfflineStore().export(API_OK, name="a")
+    (tmp_path / "projects/default/ledger.json").write_text("{torn")
+    err = assert_error(invoke("offline", "submit", "--all", "--json", url=sandbox.url), 2, "usage")
+    assert "ledger" in err["message"] and "do not delete" in (err["hint"] or "")
+    assert sandbox.history() == {} and invoke("queue", "--json", url=sandbox.url).json()["pending"] == []
+    doc = invoke("doctor", "--json", url=sandbox.url).json()
+    offline = {c["name"]: c for c in doc["checks"]}["offline"]
+    assert offline["status"] == "warn" and "ledger" in offline["message"]
+
+
+def test_a_corrupt_inventory_cache_is_reported_once(
+    sandbox: Any, tmp_path: Path, down_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "state").mkdir()
+    for n, url in enumerate((down_url, sandbox.url)):
+        (tmp_path / "state/inventory.json").write_text("{corrupt" + "!" * n)  # a new broken version
+        caplog.clear()
+        invoke("inventory", url=url)
+        warnings = [r for r in caplog.records if "unreadable inventory cache" in r.getMessage()]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    json.loads((tmp_path / "state/inventory.json").read_text())  # replaced by the fresh inventory

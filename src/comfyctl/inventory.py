@@ -181,6 +181,9 @@ def _raw_path(base: Path, key: str) -> Path:
     return base / "object_info" / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".json")
 
 
+_warned: set[tuple[str, int, int]] = set()  # unreadable caches already reported (path, mtime, size)
+
+
 def _read_index(base: Path) -> dict[str, Any]:
     path = _index_path(base)
     try:
@@ -188,7 +191,16 @@ def _read_index(base: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable inventory cache %s: %s", path, exc)
+        # One command reads the index more than once (lookup, then the locked re-read of a save):
+        # say it once per broken version of the file.
+        try:
+            st = path.stat()
+            key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = (str(path), 0, 0)
+        if key not in _warned:
+            _warned.add(key)
+            log.warning("ignoring unreadable inventory cache %s: %s", path, exc)
         return {}
     servers = data.get("servers") if isinstance(data, dict) else None
     return servers if isinstance(servers, dict) else {}
@@ -327,7 +339,7 @@ def get_inventory(
     try:
         inv, raw = fetch(client)
     except TransportError:
-        old = cached or load_cached(client.url, state=state)
+        old = load_cached(client.url, state=state) if refresh else cached
         if old is None:
             raise
         log.warning("%s is unreachable: using the inventory cached %.0f min ago", client.url, old.age / 60)
