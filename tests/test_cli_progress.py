@@ -101,6 +101,7 @@ def test_watching_a_prompt_mid_run_counts_nodes_that_finished_before() -> None:
     p.feed(Executing(node="3", display_node="3", prompt_id="p"))
     assert p.line().startswith("2/4 nodes")  # was 0/4: only nodes seen executing counted
     clock.t += 10
+    p.feed(ProgressState(nodes={**nodes, "3": {"state": "finished"}}, prompt_id="p"))  # news, not past
     p.feed(Executing(node="4", display_node="4", prompt_id="p"))
     # 1 of the 2 nodes left after attaching took 10 s: 10 s to go (not skewed by 1 and 2)
     assert p.eta() == pytest.approx(10.0)

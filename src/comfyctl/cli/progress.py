@@ -122,7 +122,8 @@ class JobProgress:
                 and st.get("state") == "finished"
                 and (not self.api or n in self.api)
             } - self.done
-            if not self.saw_start:
+            if not self.saw_start:  # the first snapshot of an attach: the past
+                self.saw_start = True
                 self.before.update(finished)
                 if self.started_at is None:
                     self.started_at, self.queue_position = now, None
