@@ -520,3 +520,12 @@ def test_downloads_and_converted_files_honour_the_umask(
         os.umask(old)
     for path in [*saved, tmp_path / "api.json", exported["path"]]:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
+
+
+def test_watch_of_a_finished_prompt_reports_the_server_run_time(sandbox: Any, demo_file: Path) -> None:
+    sandbox.faults.node("4", delay=0.2)
+    pid = invoke("run", demo_file, "--no-wait", url=sandbox.url).stdout.strip()
+    assert invoke("wait", pid, url=sandbox.url).code == 0
+    run_ms = invoke("--json", "history", "show", pid, url=sandbox.url).json()["timing"]["run_ms"]
+    out = invoke("watch", pid, url=sandbox.url)
+    assert out.code == 0 and f"in {run_ms / 1000:.1f}s" in out.stderr, out.stderr  # was our clock: 0.0s

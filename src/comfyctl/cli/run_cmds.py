@@ -67,8 +67,11 @@ def follow(job: Any, api: Mapping[str, Any] | None, defs: Any = None, *, events_
         raise
     cached = len(result.cached)
     n = len(result.executed) + cached
+    # the server's run time: our own clock says 0.0s for 'watch' of a finished prompt
+    run_ms = result.timing.run_ms
+    took = _fmt(run_ms / 1000 if run_ms is not None else progress.elapsed)
     display.final(
-        f"✓ {result.prompt_id}: {n} node{'s' * (n != 1)} ({cached} cached) in {_fmt(progress.elapsed)}, "
+        f"✓ {result.prompt_id}: {n} node{'s' * (n != 1)} ({cached} cached) in {took}, "
         f"{len(result.outputs)} output{'s' * (len(result.outputs) != 1)}"
     )
     return result
