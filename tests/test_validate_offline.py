@@ -130,7 +130,7 @@ def test_without_the_prompt_exceptions_are_still_explained() -> None:
 def test_partial_success_summary_names_the_dropped_output() -> None:
     case = json.loads((FIXTURES / "errors" / "partial_success_one_output_invalid.json").read_text())
     summary, problems = describe_rejection(case["response"], case["request_body"]["prompt"])
-    assert summary.startswith("accepted, but output 4 will not run: node 3 (ImageScale)")
+    assert summary.startswith("the server would accept it, but output 4 would not run: node 3 (ImageScale)")
     assert len(problems) == 1
 
 
@@ -317,7 +317,7 @@ def test_partial_success_is_not_ok(defs: NodeDefs) -> None:
     case = json.loads((FIXTURES / "errors" / "partial_success_one_output_invalid.json").read_text())
     report = validate(case["request_body"]["prompt"], defs)
     assert report.verdict.status == 200 and not report.ok
-    assert report.summary.startswith("accepted, but output 4 will not run")
+    assert report.summary.startswith("the server would accept it, but output 4 would not run")
     data = report.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["status"] == 200 and data["outputs"] == ["2"]

@@ -1493,7 +1493,7 @@ def _summary(body: Mapping[str, Any], problems: Sequence[NodeProblem]) -> str:
     if accepted:
         skipped = sorted({o for p in problems for o in p.get("dependent_outputs", ())}, key=str)
         plural = "s" if len(skipped) != 1 else ""
-        head = f"accepted, but output{plural} {', '.join(map(str, skipped))} will not run"
+        head = f"the server would accept it, but output{plural} {', '.join(map(str, skipped))} would not run"
     else:
         head = "the server would fail on this workflow" if "exception_type" in body else "workflow rejected"
     if len(problems) == 1:
