@@ -529,3 +529,14 @@ def test_watch_of_a_finished_prompt_reports_the_server_run_time(sandbox: Any, de
     run_ms = invoke("--json", "history", "show", pid, url=sandbox.url).json()["timing"]["run_ms"]
     out = invoke("watch", pid, url=sandbox.url)
     assert out.code == 0 and f"in {run_ms / 1000:.1f}s" in out.stderr, out.stderr  # was our clock: 0.0s
+
+
+def test_workflow_from_stdin(sandbox: Any, demo_file: Path, tmp_path: Path) -> None:
+    # `generate | comfyctl run -` was "-: no such file"
+    text = demo_file.read_text()
+    ran = invoke("--json", "run", "-", "-o", tmp_path / "o", url=sandbox.url, input=text)
+    assert ran.code == 0, ran.stderr
+    assert ran.json()["status"] == "success" and all(Path(p).is_file() for p in ran.json()["saved"])
+    assert invoke("workflow", "validate", "-", url=sandbox.url, input=text).code == 0
+    bad = invoke("run", "-", url=sandbox.url, input="{")
+    assert bad.code == 2 and bad.stderr.startswith("error: stdin is not valid JSON")

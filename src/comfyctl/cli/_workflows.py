@@ -38,7 +38,8 @@ class Loaded:
 
 
 def read_workflow(path: str | Path) -> Loaded:
-    """Read and classify a workflow file (JSON, a ``{"prompt": ...}`` body, or a PNG/WebP ComfyUI saved).
+    """Read and classify a workflow file (JSON, a ``{"prompt": ...}`` body, or a PNG/WebP ComfyUI saved);
+    ``-`` reads standard input.
 
     Raises:
         WorkflowError: unreadable, empty, a directory, not JSON, neither API nor UI format.
@@ -46,7 +47,15 @@ def read_workflow(path: str | Path) -> Loaded:
     from comfyctl.workflow.load import load
 
     p = Path(path)
-    loaded = load(p)
+    if str(path) == "-":  # a pipe: `... | comfyctl run -` (agents generate workflows on the fly)
+        import sys
+
+        from comfyctl.workflow.load import _from_bytes  # load(bytes) would name it '<bytes>'
+
+        p = Path("stdin")
+        loaded = _from_bytes(sys.stdin.buffer.read(), "stdin")
+    else:
+        loaded = load(p)
     if loaded.api is not None:
         return Loaded(p, "api", dict(loaded.api), dict(loaded.ui) if loaded.ui else None)
     if loaded.ui is None:  # load() guarantees one of them; keep the promise explicit
