@@ -327,3 +327,8 @@ def test_wait_on_a_prompt_another_client_dequeued(sandbox: Any) -> None:
     out = invoke("wait", pid, url=sandbox.url)
     _assert_one_error(out, 5)
     assert "another client removed it" in out.stderr  # not only "the server lost it (restarted?)"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_timeout_is_a_usage_error(sandbox: Any, value: str) -> None:
+    _assert_one_error(invoke("--timeout", value, "status", url=sandbox.url), 2)

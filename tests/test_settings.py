@@ -126,3 +126,12 @@ def test_non_ascii_token_from_the_environment_is_a_usage_error() -> None:
     with pytest.raises(UsageError) as info:
         Settings.resolve(env={"COMFYUI_TOKEN": "tök"})
     assert "tök" not in str(info.value) and "token" in str(info.value)
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", float("inf"), "1e309", 0, "-1"])
+def test_non_finite_or_non_positive_timeouts_are_usage_errors(raw: object) -> None:
+    # NaN/inf used to pass and blow up inside httpx/time (OverflowError, ValueError): exit 1
+    with pytest.raises(UsageError):
+        Settings.resolve(timeout=raw, env={})  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        Settings.resolve(env={"COMFYUI_TIMEOUT": str(raw)})

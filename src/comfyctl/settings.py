@@ -313,8 +313,8 @@ def _parse_float(raw: Any, default: float, name: str) -> float:
         value = float(raw)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if value <= 0:
-        raise UsageError(f"{name} must be positive, got {raw!r}")
+    if not 0 < value < 1e9:  # NaN/inf overflow socket and clock arithmetic deep inside httpx
+        raise UsageError(f"{name} must be a positive number of seconds below 1e9, got {raw!r}")
     return value
 
 
