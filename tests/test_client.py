@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -366,7 +367,7 @@ def test_polling_mode_job_when_websocket_is_refused() -> None:
         assert kinds == ["queue_position"] and job.result().ok and state["polls"] == 3
 
 
-# -- the default sync transport (http.client keep-alive) ----------------------------------------------
+# -- the default sync transport (httpx's own) -----------------------------------------------------------
 
 
 def _one_shot_server(answers: int) -> tuple[str, threading.Thread]:
@@ -392,7 +393,7 @@ def _one_shot_server(answers: int) -> tuple[str, threading.Thread]:
     return f"http://127.0.0.1:{srv.getsockname()[1]}", thread
 
 
-def test_stdlib_transport_never_reuses_a_connection_the_server_closed() -> None:
+def test_default_transport_never_reuses_a_connection_the_server_closed() -> None:
     url, thread = _one_shot_server(3)
     with Client(url, ws_connect=blocked_ws) as c:
         for _ in range(3):
@@ -400,7 +401,7 @@ def test_stdlib_transport_never_reuses_a_connection_the_server_closed() -> None:
     thread.join(5)
 
 
-def test_stdlib_transport_maps_refused_and_timeouts(unused_port: int) -> None:
+def test_default_transport_maps_refused_and_timeouts(unused_port: int) -> None:
     with (
         Client(f"http://127.0.0.1:{unused_port}", ws_connect=blocked_ws) as c,
         pytest.raises(errors.ServerUnreachable),
@@ -443,3 +444,146 @@ def test_a_server_ignoring_our_prompt_id_is_followed_by_its_own() -> None:
     with client(handler) as c:
         job = c.submit(WF, prompt_id="ours")
         assert job.prompt_id == pid and job.wait().prompt_id == pid
+
+
+# -- review fixes: 408/429, close, proxies, WebSocket refusals, disk errors ----------------------------
+
+
+def _limited(calls: list[str], retry_after: str, ok_after: int | None) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if ok_after is not None and len(calls) > ok_after:
+            return httpx.Response(200, json={"queue_running": [], "queue_pending": []})
+        return httpx.Response(429, headers={"Retry-After": retry_after}, text="slow down")
+
+    return handler
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_429_is_retried_after_retry_after_then_server_error(kind: str) -> None:
+    for retry_after, ok_after, expected_calls in (("0", 1, 2), ("0", None, 3), ("3600", None, 1)):
+        calls: list[str] = []
+        tx = httpx.MockTransport(_limited(calls, retry_after, ok_after))
+        try:
+            if kind == "sync":
+                with Client("http://127.0.0.1:9", transport=tx, ws_connect=blocked_ws) as c:
+                    c.queue()
+            else:
+                async with AsyncClient("http://127.0.0.1:9", transport=tx) as ac:
+                    await ac.queue()
+        except errors.ServerError as err:
+            assert ok_after is None and err.exit_code == 9 and err.status == 429
+        else:
+            assert ok_after is not None
+        assert len(calls) == expected_calls  # a long Retry-After ends the retries, never a hang
+
+
+def test_closed_clients_stay_closed() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, json={"queue_running": [], "queue_pending": []})
+
+    c = client(handler)
+    c.queue()
+    c.close()
+    for call in (c.queue, c.system_stats, lambda: c.submit(WF)):
+        with pytest.raises(errors.UsageError, match="closed"):
+            call()
+    assert calls == ["/api/queue"] and c._tx is None and not c._hub.connected
+
+
+async def test_closed_async_client_stays_closed() -> None:
+    tx = httpx.MockTransport(lambda r: httpx.Response(200, json={"queue_running": [], "queue_pending": []}))
+    c = AsyncClient("http://127.0.0.1:9", transport=tx)
+    await c.queue()
+    await c.close()
+    with pytest.raises(errors.UsageError, match="closed"):
+        await c.queue()
+    with pytest.raises(errors.UsageError, match="closed"):
+        await c.submit(WF)
+    assert c._http is None
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_socks_proxy_without_its_package_is_a_usage_error(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "socksio", None)  # a plain `pip install comfyctl`: no socksio
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1")
+    with pytest.raises(errors.UsageError) as info:
+        if kind == "sync":
+            Client("http://127.0.0.1:9", timeout=1).queue()
+        else:
+            await AsyncClient("http://127.0.0.1:9", timeout=1).queue()
+    assert "httpx[socks]" in info.value.hint
+
+
+def _invalid_status(status: int) -> Exception:
+    import websockets.exceptions as wse
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    return wse.InvalidStatus(Response(status, "x", Headers()))
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind"),
+    [
+        (lambda: _invalid_status(403), "blocked"),
+        (lambda: _invalid_status(404), "blocked"),
+        (lambda: _invalid_status(426), "blocked"),
+        (lambda: _invalid_status(502), "transient"),
+        (lambda: _invalid_status(500), "transient"),
+        (lambda: TimeoutError("timed out during opening handshake"), "hung"),
+    ],
+)
+def test_websocket_open_failures_are_told_apart(failure: Callable[[], Exception], kind: str) -> None:
+    attempts: list[str] = []
+
+    def ws_connect(url: str, *, headers: Any) -> Any:
+        attempts.append(url)
+        raise failure()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/prompt":
+            return httpx.Response(200, json={"prompt_id": "p", "number": 1, "node_errors": {}})
+        return httpx.Response(200, json={"queue_running": [], "queue_pending": []})
+
+    with client(handler, ws_connect=ws_connect) as c:
+        for i in range(3):
+            c.submit(WF, prompt_id=f"p{i}")
+        assert c._hub.policy.last == kind
+    # a refusal or a hang is not retried at every submit (a hang cost the open timeout each time);
+    # a transient answer is retried after a short backoff
+    assert len(attempts) == 1 if kind != "transient" else 1 <= len(attempts) <= 3
+
+
+def test_download_write_errors_are_usage_errors_and_leave_no_temp_file(tmp_path: Path) -> None:
+    import errno
+
+    from comfyctl.client import Sink
+
+    (tmp_path / "taken.png").mkdir()  # a folder already has the file's name
+    sink = Sink(tmp_path, Path("taken.png"), overwrite=True)  # type: ignore[arg-type]
+    sink.write(b"data")
+    with pytest.raises(errors.UsageError, match="folder has that name"):
+        sink.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.png"]
+
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    sink = Sink(tmp_path, Path("x.png"), overwrite=False)  # type: ignore[arg-type]
+    real = sink.file
+    sink.file = Full()  # type: ignore[assignment]
+    with pytest.raises(errors.UsageError, match="No space left"):
+        sink.write(b"data")
+    real.close()
+    sink.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.png"]

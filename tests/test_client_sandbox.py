@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -642,3 +643,155 @@ def test_closing_the_client_closes_sockets_of_attached_jobs(sandbox: Sandbox) ->
         watcher.close()
         assert not hub.connected
         assert owner.cancel(running.prompt_id) == "interrupted"
+
+
+# -- review fixes ------------------------------------------------------------------------------------
+
+
+async def test_close_while_waiting_ends_the_wait_and_nothing_reopens(sandbox: Sandbox) -> None:
+    sandbox.faults.node("2", delay=30, steps=300)
+    for kind in ("sync", "async"):
+        api = Api(make_client(kind, sandbox.url))
+        job = await api("submit", workflow(100 if kind == "sync" else 101))
+        waiting = asyncio.ensure_future(api.on(job, "wait", 20))
+        await asyncio.sleep(0.2)  # let it block on the socket
+        await api.close()
+        with pytest.raises(errors.UsageError, match="closed"):
+            await waiting
+        with pytest.raises(errors.UsageError, match="closed"):
+            await api("queue")
+        c: Any = api.client
+        assert not c._hub.connected and getattr(c, "_tx", None) is None and getattr(c, "_http", None) is None
+    sandbox.interrupt()
+
+
+def _browser(sandbox: Sandbox, client_id: str) -> tuple[Any, list[str]]:
+    """A ComfyUI browser tab: a socket with its own client id, recording the event types it gets."""
+    from websockets.sync.client import connect
+
+    ws = connect(f"{sandbox.ws_url}?clientId={client_id}").__enter__()
+    seen: list[str] = []
+
+    def read() -> None:
+        try:
+            while True:
+                frame = ws.recv()
+                if isinstance(frame, str):
+                    seen.append(json.loads(frame)["type"])
+        except Exception:
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    return ws, seen
+
+
+def _queue_as(sandbox: Sandbox, client_id: str, pid: str, color: int) -> None:
+    body = {"prompt": workflow(color), "client_id": client_id, "prompt_id": pid}
+    assert httpx.post(f"{sandbox.url}/api/prompt", json=body).status_code == 200
+
+
+async def test_attach_leaves_a_browser_tab_its_socket(sandbox: Sandbox) -> None:
+    """Taking over the owner's client id silenced the tab for good (ComfyUI keeps one socket per
+    id and unregisters it when ours closes): attach listens on its own id unless asked."""
+    ws, seen = _browser(sandbox, "browser-tab")
+    try:
+        for kind in ("sync", "async"):
+            sandbox.faults.node("2", delay=0.4)
+            _queue_as(sandbox, "browser-tab", f"tab-{kind}", 110 if kind == "sync" else 111)
+            api = Api(make_client(kind, sandbox.url))
+            job = await api("attach", f"tab-{kind}")
+            assert await api.events(job) == []  # someone else's progress is not ours to take
+            assert (await api.on(job, "result")).ok
+            await api.close()
+            sandbox.faults.clear()
+            before = len(seen)
+            _queue_as(sandbox, "browser-tab", f"tab-next-{kind}", 112 if kind == "sync" else 113)
+            for _ in range(200):  # the tab still hears about its next prompt
+                if "execution_success" in seen[before:]:
+                    break
+                await asyncio.sleep(0.02)
+            assert "execution_success" in seen[before:]
+    finally:
+        ws.close()
+
+
+async def test_attach_follow_progress_takes_the_owner_id_over(api: Api, sandbox: Sandbox) -> None:
+    ws, _ = _browser(sandbox, "other-tab")
+    try:
+        sandbox.faults.node("2", delay=0.4, steps=4)
+        _queue_as(sandbox, "other-tab", "followed", 114)
+        job = await api("attach", "followed", follow_progress=True)
+        events = await api.events(job)
+        assert any(isinstance(e, Progress) for e in events) and (await api.on(job, "result")).ok
+    finally:
+        ws.close()
+
+
+async def test_one_502_on_the_websocket_is_not_a_permanent_fallback(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults.route("/ws", status=502, times=1)  # a reverse proxy while ComfyUI restarts
+    assert (await api("run", workflow(115))).ok  # polled meanwhile
+    sandbox.faults.node("2", steps=3, delay=0.6)
+    job = await api("submit", workflow(116))
+    events = await api.events(job)
+    assert any(isinstance(e, Progress) for e in events)  # the socket is back, even mid-job
+    assert api.client._hub.connected and (await api.on(job, "result")).ok
+
+
+async def test_a_hanging_upgrade_is_waited_for_once(sandbox: Sandbox) -> None:
+    sandbox.faults.route("/ws", hang=True)  # a proxy that swallows WebSocket upgrades
+    for kind in ("sync", "async"):
+        api = Api(make_client(kind, sandbox.url, timeout=0.5))
+        for i in range(3):
+            assert (await api("run", workflow(117 + 3 * (kind == "async") + i))).ok
+        policy = api.client._hub.policy
+        assert policy.failures == 1 and policy.hung  # not one open timeout per submit
+        await api.close()
+    sandbox.faults.clear()
+
+
+class _Pipe:
+    """A readable stream without seek, fileno or length (a pipe, a socket, a generator)."""
+
+    name = "piped.png"
+
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def read(self, n: int = -1) -> bytes:
+        chunk, self._data = (self._data, b"") if n < 0 else (self._data[:n], self._data[n:])
+        return chunk
+
+
+async def test_upload_from_a_stream_of_unknown_length(api: Api, sandbox: Sandbox) -> None:
+    data = (sandbox.input_dir / "example.png").read_bytes()
+    up = await api("upload", _Pipe(data), filename="piped.png")  # sent chunked
+    assert (sandbox.input_dir / up.name).read_bytes() == data
+    assert (await api("queue")).running == ()  # the connection is still usable
+
+
+def test_file_descriptors_above_1024_do_not_break_requests(sandbox: Sandbox) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, resource, sys\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))\n"
+        "held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]\n"
+        "from comfyctl import Client\n"
+        "with Client(sys.argv[1]) as c:\n"
+        "    c.queue(); c.queue()  # the second reuses the idle connection (fd > 1024)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, sandbox.url], capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+async def test_view_to_onto_a_folder_is_a_usage_error_and_leaves_nothing(api: Api, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    (dest / "example.png").mkdir(parents=True)  # a folder already has the file's name
+    with pytest.raises(errors.UsageError, match="folder has that name"):
+        await api("view_to", "example.png", f"{dest}/", type="input", overwrite=True)
+    assert [p.name for p in dest.rglob("*")] == ["example.png"]  # no .part left behind
