@@ -194,6 +194,45 @@ def test_attach_from_another_client(live_url: str) -> None:
         owner.delete_history([job.prompt_id])
 
 
+def test_attach_leaves_a_browser_tab_its_socket(live_url: str) -> None:
+    """Real ComfyUI keeps one socket per client id and unregisters the id when a socket closes:
+    attach() must not take a foreign owner's id over (that silenced a browser tab for good)."""
+    import json
+    import threading
+
+    from websockets.sync.client import connect
+
+    tab_id = f"live-tab-{uuid.uuid4().hex[:8]}"
+    ws_url = live_url.replace("http", "ws", 1).rstrip("/") + f"/ws?clientId={tab_id}"
+    seen: list[tuple[str, Any]] = []
+    with connect(ws_url) as tab, Client(live_url, client_id=tab_id) as poster:
+
+        def read() -> None:
+            try:
+                while True:
+                    frame = tab.recv()
+                    if isinstance(frame, str):
+                        msg = json.loads(frame)
+                        seen.append((msg["type"], (msg.get("data") or {}).get("prompt_id")))
+            except Exception:
+                pass
+
+        threading.Thread(target=read, daemon=True).start()
+        first = poster._json("POST", "/prompt", json={"prompt": slow(blurs=3), "client_id": tab_id})
+        with Client(live_url) as other:
+            job = other.attach(first["prompt_id"])
+            assert job.wait(timeout=120).ok
+        second = poster._json("POST", "/prompt", json={"prompt": small(fresh_color()), "client_id": tab_id})
+        with Client(live_url) as other:
+            other.attach(second["prompt_id"]).wait(timeout=120)
+        for _ in range(100):  # the tab hears about its next prompt
+            if ("execution_success", second["prompt_id"]) in seen:
+                break
+            threading.Event().wait(0.05)
+        assert ("execution_success", second["prompt_id"]) in seen
+        poster.delete_history([first["prompt_id"], second["prompt_id"]])
+
+
 def test_async_client_same_flows(live_url: str, tmp_path: Path) -> None:
     async def main() -> None:
         async with AsyncClient(live_url) as c:
