@@ -156,3 +156,16 @@ def test_to_api_uses_the_embedded_prompt_or_converts_the_graph() -> None:
         ui.to_api()
     defs = NodeDefs(json.loads((FIXTURES / "object_info.json").read_text()))
     assert ui.to_api(defs) == json.loads((FIXTURES / "ui2api" / "edge_bypass.api.json").read_text())
+
+
+def test_endless_or_huge_input_is_refused_without_reading_it_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import os
+
+    load_mod = importlib.import_module("comfyctl.workflow.load")  # the package re-exports load()
+
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("needs /dev/zero")
+    monkeypatch.setattr(load_mod, "MAX_FILE_BYTES", 4096)
+    with pytest.raises(WorkflowError, match="over"):  # was: read forever (`comfyctl run /dev/zero`)
+        load("/dev/zero")

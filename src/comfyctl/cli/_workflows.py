@@ -50,10 +50,13 @@ def read_workflow(path: str | Path) -> Loaded:
     if str(path) == "-":  # a pipe: `... | comfyctl run -` (agents generate workflows on the fly)
         import sys
 
-        from comfyctl.workflow.load import _from_bytes  # load(bytes) would name it '<bytes>'
+        from comfyctl.workflow.load import MAX_FILE_BYTES, _from_bytes  # load(bytes) says '<bytes>'
 
         p = Path("stdin")
-        loaded = _from_bytes(sys.stdin.buffer.read(), "stdin")
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise WorkflowError(f"stdin is over {MAX_FILE_BYTES >> 20} MiB: not a workflow")
+        loaded = _from_bytes(data, "stdin")
     else:
         loaded = load(p)
     if loaded.api is not None:

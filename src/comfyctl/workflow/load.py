@@ -76,6 +76,10 @@ class LoadedWorkflow:
         return to_api(self.ui or {}, defs)
 
 
+#: Larger than any workflow or image ComfyUI saves with one embedded.
+MAX_FILE_BYTES = 256 << 20
+
+
 def load(source: str | Path | bytes | Mapping[str, Any]) -> LoadedWorkflow:
     """Read a workflow and detect its format.
 
@@ -110,7 +114,10 @@ def load(source: str | Path | bytes | Mapping[str, Any]) -> LoadedWorkflow:
     try:
         if path.is_dir():
             raise WorkflowError(f"{path} is a directory, not a workflow file")
-        data = path.read_bytes()
+        with path.open("rb") as fh:  # bounded: /dev/zero or a runaway pipe must not eat the memory
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise WorkflowError(f"{path} is over {MAX_FILE_BYTES >> 20} MiB: not a workflow file")
     except WorkflowError:
         raise
     except FileNotFoundError as exc:
