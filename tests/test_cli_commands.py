@@ -540,3 +540,21 @@ def test_workflow_from_stdin(sandbox: Any, demo_file: Path, tmp_path: Path) -> N
     assert invoke("workflow", "validate", "-", url=sandbox.url, input=text).code == 0
     bad = invoke("run", "-", url=sandbox.url, input="{")
     assert bad.code == 2 and bad.stderr.startswith("error: stdin is not valid JSON")
+
+
+def test_view_of_a_path_leaving_the_server_folder(sandbox: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    from comfyctl import AsyncClient, errors
+
+    # ComfyUI answers 400 (exit 1, no reason) or 403 (read as bad credentials: exit 8)
+    for args in (["../../etc/passwd"], ["passwd", "--subfolder", "../../../etc"], ["/etc/passwd"]):
+        out = invoke("view", *args, "-o", tmp_path / "x", url=sandbox.url)
+        assert out.code == 2 and "leaves the server's output folder" in out.stderr, out.stderr
+
+    async def via_async() -> None:
+        async with AsyncClient(sandbox.url) as client:
+            with pytest.raises(errors.UsageError):
+                await client.view("x.png", subfolder="../..")
+
+    asyncio.run(via_async())

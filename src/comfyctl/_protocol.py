@@ -146,6 +146,23 @@ def view_params(filename: str, subfolder: str = "", type: str = "output") -> dic
     return {"filename": filename, "subfolder": subfolder, "type": type}
 
 
+def asked_view_params(filename: str, subfolder: str = "", type: str = "output") -> dict[str, str]:
+    """:func:`view_params` for a name a user typed: refuse what ComfyUI refuses, with the reason.
+
+    ComfyUI answers a bare 400 for a filename with ``..`` or a leading ``/``, and 403 for a
+    subfolder leaving its folder; a 403 reads like bad credentials.
+    """
+    import posixpath
+
+    sub = posixpath.normpath(subfolder.replace("\\", "/")) if subfolder else ""
+    if filename.startswith("/") or ".." in filename or sub.startswith(("/", "../")) or sub == "..":
+        raise errors.UsageError(
+            f"{posixpath.join(subfolder, filename)!r} leaves the server's {type} folder",
+            hint="name a file inside it: a relative subfolder and file name without '..'",
+        )
+    return view_params(filename, subfolder, type)
+
+
 def view_url(base_url: str, filename: str, subfolder: str = "", type: str = "output") -> str:
     return f"{base_url}{api('/view')}?{urlencode(view_params(filename, subfolder, type))}"
 

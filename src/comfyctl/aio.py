@@ -598,7 +598,7 @@ class AsyncClient:
 
     async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
-        resp = await self._request("GET", "/view", params=proto.view_params(filename, subfolder, type))
+        resp = await self._request("GET", "/view", params=proto.asked_view_params(filename, subfolder, type))
         return resp.content
 
     async def view_to(
@@ -612,7 +612,7 @@ class AsyncClient:
     ) -> Path:
         """Stream a server file to ``dest`` (a folder, or a file path); returns the written path."""
         folder, rel = view_target(dest, filename)
-        return await self._stream(proto.view_params(filename, subfolder, type), folder, rel, overwrite)
+        return await self._stream(proto.asked_view_params(filename, subfolder, type), folder, rel, overwrite)
 
     async def download(
         self, output: OutputFile | Mapping[str, Any], dest_dir: str | Path, *, overwrite: bool = False

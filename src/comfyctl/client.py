@@ -999,7 +999,8 @@ class Client:
 
     def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
-        return self._request("GET", "/view", params=proto.view_params(filename, subfolder, type)).content
+        params = proto.asked_view_params(filename, subfolder, type)
+        return self._request("GET", "/view", params=params).content
 
     def view_to(
         self,
@@ -1012,7 +1013,7 @@ class Client:
     ) -> Path:
         """Stream a server file to ``dest`` (a folder, or a file path); returns the written path."""
         folder, rel = view_target(dest, filename)
-        return self._stream(proto.view_params(filename, subfolder, type), folder, rel, overwrite)
+        return self._stream(proto.asked_view_params(filename, subfolder, type), folder, rel, overwrite)
 
     def download(
         self, output: OutputFile | Mapping[str, Any], dest_dir: str | Path, *, overwrite: bool = False
