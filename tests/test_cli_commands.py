@@ -558,3 +558,25 @@ def test_view_of_a_path_leaving_the_server_folder(sandbox: Any, tmp_path: Path) 
                 await client.view("x.png", subfolder="../..")
 
     asyncio.run(via_async())
+
+
+def test_unwritable_out_fails_before_submitting(
+    sandbox: Any, demo_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = invoke("run", demo_file, "-o", blocker / "sub", url=sandbox.url)
+    assert out.code == 2 and "nothing was submitted" in out.stderr, out.stderr
+    assert sandbox.history() == {}  # was: ran on the server, then the download failed
+    # a download that still fails after the run names the prompt and where its outputs are
+    from comfyctl.client import Client
+
+    def broken(self: Any, *a: Any, **k: Any) -> Any:
+        from comfyctl.errors import UsageError
+
+        raise UsageError("cannot write into x: disk full")
+
+    monkeypatch.setattr(Client, "download", broken)
+    doc = invoke("--json", "run", demo_file, "-o", tmp_path / "o", url=sandbox.url).json()
+    pid = doc["error"]["details"]["prompt_id"]
+    assert pid in sandbox.history() and f"comfyctl download {pid}" in doc["error"]["hint"]

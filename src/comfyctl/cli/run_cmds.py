@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ import click
 
 from comfyctl.cli._common import command, emit, info, jsonable, state
 from comfyctl.cli.progress import JobProgress, ProgressDisplay, nodes_to_run
-from comfyctl.errors import ComfyError, ServerUnreachable, TransportError
+from comfyctl.errors import ComfyError, ServerUnreachable, TransportError, UsageError
 
 __all__ = ["demo", "follow", "result_doc", "run", "save_outputs", "wait", "watch"]
 
@@ -87,9 +88,38 @@ def save_outputs(result: Any, out: Path | None) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for output in result.outputs:
         record = output.to_dict()
-        record["path"] = str(st.client.download(output, out)) if out is not None else None
+        try:
+            record["path"] = str(st.client.download(output, out)) if out is not None else None
+        except ComfyError as exc:  # the prompt ran: say where its outputs still are
+            exc.details.setdefault("prompt_id", result.prompt_id)
+            pid = result.prompt_id
+            exc.hint = exc.hint or f"the outputs stay on the server: comfyctl download {pid} --out DIR"
+            raise
         records.append(record)
     return records
+
+
+def check_writable(out: Path) -> None:
+    """Fail before submitting when ``out`` cannot be written (else the run's work is stranded).
+
+    Probes the folder, or the nearest existing parent, with a temp file; creates nothing.
+    """
+    from comfyctl.offline import create_temp
+
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        if not probe.is_dir():
+            raise NotADirectoryError(f"{probe} is not a folder")
+        fd, tmp = create_temp(probe, ".comfyctl-probe-", ".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write into {out}: {exc.strerror or exc}",
+            hint="pick another --out folder; nothing was submitted",
+        ) from exc
 
 
 def result_doc(result: Any, files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -202,6 +232,8 @@ def run(
         if not no_validate and defs is not None:
             wf.check(api, defs)
         extra = {"extra_pnginfo": {"workflow": loaded.ui}} if loaded.ui else None
+        if not no_wait:
+            check_writable(out)
         job = st.client.submit(api, front=front, extra_data=extra)
     except ServerUnreachable as exc:
         raise _saved_offline(exc, api, loaded.ui, project, name or loaded.name) from exc
