@@ -723,6 +723,7 @@ async def test_attach_follow_progress_takes_the_owner_id_over(api: Api, sandbox:
         job = await api("attach", "followed", follow_progress=True)
         events = await api.events(job)
         assert any(isinstance(e, Progress) for e in events) and (await api.on(job, "result")).ok
+        assert api.client._attached_hubs == []  # its socket closed and forgotten once done
     finally:
         ws.close()
 

@@ -72,7 +72,7 @@ class JobState:
     prompt_id: str
     want_positions: bool = False
     #: Its events go to another client's socket (attached without taking over): only queue
-    #: broadcasts reach us, so each one is worth a (rate-limited) look at /queue.
+    #: broadcasts reach us, so each one is worth a look at /queue (the frontend does the same).
     foreign: bool = False
     #: Its POST was sent twice (the first answer was lost): the first copy may still land late.
     resent: bool = False
@@ -152,7 +152,9 @@ class JobState:
         """With a socket open: is it time to check ``/queue`` (after a broadcast or silence)?"""
         if self.finished:
             return False
-        if status_tick and (self.foreign or self.resent or (not self.started and self.want_positions)):
+        if status_tick and (self.foreign or self.resent):
+            return True  # our events go elsewhere, or a late copy may just have landed: look now
+        if status_tick and not self.started and self.want_positions:
             return now - self.last_reconcile >= POSITION_RECONCILE
         # wait() alone: broadcasts are not worth a /queue read (a long queue makes it a big one).
         return now - max(self.last_activity, self.last_reconcile) >= IDLE_RECONCILE

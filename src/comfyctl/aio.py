@@ -858,3 +858,5 @@ class AsyncJob:
             self._hub.unregister(self.prompt_id)
             if self._private:
                 await self._hub.close()
+                if self._hub in self._client._attached_hubs:  # done with: not kept until close()
+                    self._client._attached_hubs.remove(self._hub)

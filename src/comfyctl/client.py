@@ -1280,3 +1280,5 @@ class Job:
             self._hub.unregister(self.prompt_id)
             if self._private:
                 self._hub.close()
+                if self._hub in self._client._attached_hubs:  # done with: not kept until close()
+                    self._client._attached_hubs.remove(self._hub)
