@@ -332,3 +332,22 @@ def test_wait_on_a_prompt_another_client_dequeued(sandbox: Any) -> None:
 @pytest.mark.parametrize("value", ["nan", "inf"])
 def test_non_finite_timeout_is_a_usage_error(sandbox: Any, value: str) -> None:
     _assert_one_error(invoke("--timeout", value, "status", url=sandbox.url), 2)
+
+
+def test_url_of_something_that_is_not_comfyui(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:  # a 404 on /system_stats used to come with no hint at all
+        out = invoke("status", url=f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    _assert_one_error(out, 1)
+    assert "hint: no ComfyUI API at this URL" in out.stderr

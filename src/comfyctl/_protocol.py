@@ -216,6 +216,9 @@ def expect(data: Any, kind: type, *, method: str, url: str, redact: Redact = _sa
     return data
 
 
+_ALWAYS_SERVED = ("/system_stats", "/object_info", "/queue", "/prompt", "/history", "/features")
+
+
 def error_for_status(
     status: int,
     *,
@@ -253,7 +256,11 @@ def error_for_status(
         )
         return errors.AuthError(f"{method} {url}: {reason}", hint=hint, **common)
     if status == 404:
-        return errors.NotFound(f"{method} {url}: not found (404)", **common)
+        # every ComfyUI serves these: a 404 there means the URL points at something else
+        path = url.split("?", 1)[0].rstrip("/")
+        elsewhere = path.endswith(_ALWAYS_SERVED)
+        hint = "no ComfyUI API at this URL: check --url (host, port, path prefix)" if elsewhere else None
+        return errors.NotFound(f"{method} {url}: not found (404)", hint=hint, **common)
     if status == 413:
         return errors.RequestTooLarge(
             f"{method} {url}: {_first_line(body) or 'request body too large'}", **common
