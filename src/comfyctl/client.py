@@ -149,8 +149,8 @@ def ws_failure(exc: BaseException) -> SocketFailure | None:
         return "transient"  # a cut or garbled answer, e.g. from a server that is restarting
     if isinstance(exc, (ws_exc.InvalidHandshake, ws_exc.InvalidURI)):
         return "blocked"  # answered without an upgrade: something in front does not do WebSockets
-    if isinstance(exc, TimeoutError):
-        return "hung"
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
+        return "hung"  # (Python 3.10's asyncio.TimeoutError is not the builtin one)
     return None
 
 
