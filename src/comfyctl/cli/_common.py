@@ -74,7 +74,7 @@ class State:
             settings = Settings.resolve(self.url, token=self.token, timeout=self.timeout)
             if self.retries is not None:
                 settings = dataclasses.replace(settings, retries=self.retries)
-            # The client's default transport (StdlibTransport) loads no CA bundle for http://.
+            # The client picks its own transport (no CA bundle is loaded for http:// URLs).
             self._client = Client(settings=settings)
         return self._client
 
