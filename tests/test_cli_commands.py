@@ -580,3 +580,24 @@ def test_unwritable_out_fails_before_submitting(
     doc = invoke("--json", "run", demo_file, "-o", tmp_path / "o", url=sandbox.url).json()
     pid = doc["error"]["details"]["prompt_id"]
     assert pid in sandbox.history() and f"comfyctl download {pid}" in doc["error"]["hint"]
+
+
+def test_mask_for_a_missing_original_is_refused(sandbox: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    from PIL import Image
+
+    from comfyctl import AsyncClient, errors
+
+    Image.new("RGBA", (4, 4), (0, 0, 0, 9)).save(tmp_path / "mask.png")
+    # ComfyUI stores nothing and still answers 200 with a name: the mask silently did not exist
+    out = invoke("upload", tmp_path / "mask.png", "--mask", "nope.png", url=sandbox.url)
+    assert out.code == 2 and "the original image 'nope.png' is not in the server's input folder" in out.stderr
+    assert not (sandbox.root / "input" / "mask.png").exists()
+
+    async def via_async() -> None:
+        async with AsyncClient(sandbox.url) as client:
+            with pytest.raises(errors.UsageError):
+                await client.upload(tmp_path / "mask.png", mask_for={"filename": "nope.png"})
+
+    asyncio.run(via_async())

@@ -30,6 +30,8 @@ from comfyctl.client import (
     closed_error,
     default_transport,
     file_arg,
+    missing_original,
+    original_params,
     output_params,
     ssl_context,
     transport_error,
@@ -37,7 +39,14 @@ from comfyctl.client import (
     view_target,
     ws_failure,
 )
-from comfyctl.errors import ComfyError, RequestTimeout, ServerUnreachable, TransportError, WaitTimeout
+from comfyctl.errors import (
+    ComfyError,
+    NotFound,
+    RequestTimeout,
+    ServerUnreachable,
+    TransportError,
+    WaitTimeout,
+)
 from comfyctl.events import Event, feature_flags_message, parse_event
 from comfyctl.nodedefs import NodeDefs
 from comfyctl.results import OutputFile, QueueState, Result, SystemStats, UploadedFile
@@ -582,6 +591,12 @@ class AsyncClient:
         """Upload an image or mask (see :meth:`comfyctl.Client.upload`)."""
         name, content = file_arg(file, filename)
         route, data = upload_form(name, subfolder, type, overwrite, mask_for)
+        if mask_for is not None:
+            original = original_params(data)
+            try:
+                await self._request("HEAD", "/view", params=original)
+            except NotFound as exc:
+                raise missing_original(original) from exc
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if isinstance(content, Path):
             # httpx's async multipart reads sync file objects; a local file read is brief.

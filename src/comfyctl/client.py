@@ -41,6 +41,7 @@ from comfyctl._jobstate import (
 from comfyctl._safepath import free_name, safe_relpath
 from comfyctl.errors import (
     ComfyError,
+    NotFound,
     RequestTimeout,
     ServerUnreachable,
     TransportError,
@@ -240,6 +241,21 @@ def upload_form(
         raise UsageError("mask_for must name the original image (filename)")
     data["original_ref"] = json.dumps(ref)
     return "/upload/mask", data
+
+
+def original_params(data: Mapping[str, str]) -> dict[str, str]:
+    """``/view`` parameters of a mask upload's original image (for a HEAD: does it exist?)."""
+    ref = json.loads(data["original_ref"])
+    return proto.view_params(ref["filename"], ref["subfolder"], ref["type"])
+
+
+def missing_original(params: Mapping[str, str]) -> UsageError:
+    # ComfyUI quirk: /upload/mask with a missing original stores nothing yet answers 200 + a name
+    where = "/".join(p for p in (params["subfolder"], params["filename"]) if p)
+    return UsageError(
+        f"the original image {where!r} is not in the server's {params['type']} folder",
+        hint="upload the original first ('comfyctl upload FILE'), then its mask with --mask NAME",
+    )
 
 
 def output_params(output: OutputFile | Mapping[str, Any]) -> tuple[str, str, str]:
@@ -986,6 +1002,12 @@ class Client:
         """
         name, content = file_arg(file, filename)
         route, data = upload_form(name, subfolder, type, overwrite, mask_for)
+        if mask_for is not None:
+            original = original_params(data)
+            try:
+                self._request("HEAD", "/view", params=original)
+            except NotFound as exc:
+                raise missing_original(original) from exc
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if isinstance(content, Path):
             with content.open("rb") as fh:
