@@ -13,7 +13,7 @@ import pytest
 
 from comfyctl.cli.main import LAZY_COMMANDS
 from comfyctl.client import Client
-from test_cli_support import assert_schema, closed_url, invoke  # noqa: F401 (closed_url: fixture)
+from test_cli_support import assert_error, assert_schema, closed_url, invoke  # noqa: F401 (closed_url: fixture)
 
 DEMO = Path(__file__).resolve().parent.parent / "src" / "comfyctl" / "cli" / "demo_workflow.json"
 
@@ -153,6 +153,24 @@ def test_run_events_streams_ndjson(sandbox: Any, demo_file: Path) -> None:
     assert "executing" in types and "progress" in types
     assert types[-1] == "result"
     assert_schema({k: v for k, v in lines[-1].items() if k != "type"}, "result")
+
+
+def test_run_events_stream_ends_with_the_error_when_the_job_fails(sandbox: Any, demo_file: Path) -> None:
+    sandbox.faults.node("2", error="boom", exception_type="RuntimeError")
+    for flags in ((), ("--json",)):
+        out = invoke(*flags, "run", demo_file, "--events", url=sandbox.url)
+        assert out.code == 5, out.stderr
+        lines = [json.loads(line) for line in out.stdout.splitlines()]  # every stdout line is one object
+        assert "executing" in [line["type"] for line in lines]
+        assert lines[-1]["type"] == "error" and lines[-1]["error"]["code"] == "execution_failed"
+        assert_schema({"error": lines[-1]["error"]}, "error")
+        assert ("error:" in out.stderr) is not bool(flags)  # humans still get the stderr line without --json
+
+
+def test_view_to_stdout_refuses_json(sandbox: Any) -> None:
+    out = invoke("--json", "view", "x.png", "-o", "-", url=sandbox.url)
+    assert_error(out, 2, "usage")
+    assert "-o -" in out.json()["error"]["message"]
 
 
 def test_no_wait_then_wait_and_watch(sandbox: Any, demo_file: Path, tmp_path: Path) -> None:

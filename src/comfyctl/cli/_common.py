@@ -60,6 +60,8 @@ class State:
         self.quiet: bool = False
         self.debug: bool = False
         self.timeout: float | None = None
+        #: set by ``run --events``: an error then ends the NDJSON stream as a ``{"type": "error"}`` line
+        self.events: bool = False
         #: None: the client's own retry policy; ``status`` sets 0 (a probe answers at once)
         self.retries: int | None = None
         self._client: Client | None = None

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import click
 
 from comfyctl.cli._common import command, emit, info, state
+from comfyctl.errors import UsageError
 
 __all__ = ["download", "upload", "view"]
 
@@ -79,7 +80,6 @@ def download(prompt_id: str, out: Path, overwrite: bool) -> None:
     Example: comfyctl download 3f2a… --out outputs
     """
     from comfyctl._protocol import result_from_history
-    from comfyctl.errors import UsageError
 
     client = state().client
     entry = client.history_entry(prompt_id)
@@ -121,7 +121,13 @@ def view(filename: str, subfolder: str, type_: str, dest: Path | None, overwrite
     if ref:
         filename, type_ = ref["filename"], ref["type"]
         subfolder = subfolder or ref["subfolder"]
-    client = state().client
+    st = state()
+    if dest is not None and str(dest) == "-" and st.json:
+        raise UsageError(
+            "'-o -' writes the file's bytes to stdout, where --json writes its one JSON document",
+            hint="drop --json to pipe the bytes, or save to a file with -o FILE --json",
+        )
+    client = st.client
     if dest is not None and str(dest) == "-":
         data = client.view(filename, subfolder=subfolder, type=type_)
         sys.stdout.buffer.write(data)

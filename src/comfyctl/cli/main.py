@@ -193,6 +193,12 @@ def _advice(exc: BaseException) -> Any:
         return None
 
 
+def _ndjson(doc: Any) -> str:
+    import json
+
+    return json.dumps(doc, ensure_ascii=False)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -206,19 +212,25 @@ def _print_error(
     problems: list[str],
     exc: BaseException,
 ) -> None:
-    """Print the error: JSON on stdout under --json, else one ``error:`` line (+ hint) on stderr."""
+    """Print the error: JSON on stdout under --json, else one ``error:`` line (+ hint) on stderr.
+
+    Under ``run --events`` the NDJSON stream on stdout ends with ``{"type": "error", "error": ...}``,
+    as a successful one ends with ``{"type": "result", ...}``.
+    """
     if st.debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    if st.json:
+    if st.json or st.events:
         from comfyctl.cli._common import jsonable
 
         payload = {"code": code, "message": message, "hint": hint or None, "details": jsonable(details)}
+        doc = {"type": "error", "error": payload} if st.events else {"error": payload}
         try:
-            click.echo(dumps({"error": payload}))
+            click.echo(_ndjson(doc) if st.events else dumps(doc))
         except (TypeError, ValueError):
             payload["details"] = {}
-            click.echo(dumps({"error": payload}))
-        return
+            click.echo(_ndjson(doc) if st.events else dumps(doc))
+        if st.json:
+            return
     click.echo(f"error: {_one_line(message)}", err=True)
     for line in problems:
         click.echo(f"  {_one_line(line)}", err=True)

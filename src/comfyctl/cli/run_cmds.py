@@ -219,6 +219,7 @@ def run(
     from comfyctl.cli import _workflows as wf
 
     st = state()
+    st.events = events
     loaded = wf.read_workflow(workflow)
     api: dict[str, Any] | None = loaded.data if loaded.format == "api" else None
     try:
