@@ -414,3 +414,11 @@ def test_check_finds_missing_textual_inversion_embeddings() -> None:
     missing = [(p.value, p.folder, p.input_name) for p in report.problems]
     assert missing == [("EasyNegative", "embeddings", "text"), ("bad_hands", "embeddings", "text")]
     assert "models/embeddings/" in report.problems[0].message
+
+
+def test_scan_of_a_folder_that_is_not_comfyui_says_so(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(UsageError, match="does not look like a ComfyUI folder"):
+        scan(tmp_path / "photos")
+    (tmp_path / "photos" / "models").mkdir()
+    assert scan(tmp_path / "photos").mode == "offline"  # a bare models/ folder is enough

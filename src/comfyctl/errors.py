@@ -281,8 +281,8 @@ class JobLost(JobError):
     # ComfyUI 0.8.0 keeps no trace of a prompt deleted from the queue: a cancel by another
     # client looks exactly like a restart
     default_hint = (
-        "another client removed it (cancel, queue rm, history rm) or the server restarted; "
-        "submit it again if you still need it"
+        "check the id; else another client removed it (cancel, queue rm, history rm) or the "
+        "server restarted: submit it again if you still need it"
     )
 
 

@@ -538,6 +538,13 @@ def scan(
         raise UsageError(
             f"{comfyui_dir} is not a folder", hint="pass the folder that holds ComfyUI's main.py"
         )
+    # A typo'd path must not yield a silently empty inventory that `check` then trusts.
+    markers = ("main.py", "comfyui_version.py", "pyproject.toml", "models", "custom_nodes", "comfy")
+    if not any((root / m).exists() for m in markers):
+        raise UsageError(
+            f"{comfyui_dir} does not look like a ComfyUI folder (no main.py, models/ or custom_nodes/)",
+            hint="pass the folder that holds ComfyUI's main.py",
+        )
     paths: dict[str, list[Path]] = {k: [root / p for p in v] for k, v in _DEFAULT_FOLDERS.items()}
     paths["custom_nodes"] = [root / "custom_nodes"]
     models_root = root / "models"
