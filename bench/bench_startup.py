@@ -1,8 +1,9 @@
 """Startup benchmark: ``comfyctl --help`` and ``comfyctl status`` (unreachable URL) vs ``import httpx``.
 
 Runs the three commands interleaved, several rounds, and prints each one's median wall time and its
-ratio to the baseline ``python -c "import httpx"`` (target: at most 1.5x). Run it with the venv's
-Python: ``.venv/bin/python bench/bench_startup.py [--rounds N]``.
+ratio to the baseline ``python -c "import httpx"`` (target: at most 1.5x). Then ``comfyctl sandbox``:
+time from launch until it answers ``GET /system_stats`` (target: under one second), beside the same
+baseline. Run it with the venv's Python: ``.venv/bin/python bench/bench_startup.py [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,32 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
     return time.perf_counter() - t0
+
+
+def sandbox_ready(exe: Path, env: dict[str, str]) -> float:
+    """Seconds from launching ``comfyctl sandbox`` until it answers an HTTP request."""
+    import urllib.request
+
+    port = closed_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(exe), "sandbox", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        while time.perf_counter() - t0 < 30:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/system_stats", timeout=1) as resp:
+                    if resp.status == 200:
+                        return time.perf_counter() - t0
+            except OSError:
+                time.sleep(0.005)
+        raise SystemExit("comfyctl sandbox did not answer within 30 s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main() -> None:
@@ -60,6 +87,12 @@ def main() -> None:
         med = statistics.median(values)
         print(f"{name:<32} {med * 1000:>10.1f} {min(values) * 1000:>8.1f} {med / base:>6.2f}x")
     print("target: each comfyctl ratio <= 1.50x")
+    ready = [sandbox_ready(exe, env) for _ in range(max(3, args.rounds // 3))]
+    med = statistics.median(ready)
+    print(
+        f"{'comfyctl sandbox (until it answers)':<32} {med * 1000:>10.1f} {min(ready) * 1000:>8.1f} "
+        f"{med / base:>6.2f}x   target: under 1000 ms"
+    )
 
 
 if __name__ == "__main__":
