@@ -382,6 +382,7 @@ def test_export_of_a_ui_workflow_saves_both_files(tmp_path: Path, fixtures_dir: 
     saved_api = json.loads(Path(doc["path"]).read_text())
     assert saved_api == json.loads((fixtures_dir / "ui2api/default.api.json").read_text())
     assert json.loads(Path(doc["ui_path"]).read_text()) == json.loads(ui.read_text())  # loadable in ComfyUI
+    (tmp_path / "models").mkdir()  # an empty ComfyUI install (a bare folder is refused as not ComfyUI)
     check = invoke("check", ui, "--comfyui-dir", tmp_path, "--json")  # a UI file checks without conversion
     assert check.code == 4 and {p["class_type"] for p in check.json()["problems"]} >= {"KSampler"}
     assert_schema(check.json(), "check")
