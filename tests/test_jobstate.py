@@ -239,3 +239,71 @@ def test_foreign_and_resent_jobs_look_at_the_queue_on_broadcasts() -> None:
         setattr(st, flag, True)
         assert st.should_reconcile(10.01, status_tick=True)  # each broadcast: it may be the end
         assert not st.should_reconcile(10.5, status_tick=False)
+
+
+def _flow(hub: EventRouter | None, cancelled: CancelledIds | None = None) -> Any:
+    from comfyctl._jobstate import JobFlow
+
+    clock = iter(range(0, 10_000)).__next__  # one second per look at the clock
+    return JobFlow(
+        "p",
+        hub=hub,
+        cancelled=cancelled or CancelledIds(),
+        closed=lambda: False,
+        clock=lambda: float(clock()),
+        base_url="http://x",
+        reconnect_timeout=5.0,
+    )
+
+
+def test_flow_without_socket_polls_queue_then_history_for_the_result() -> None:
+    from comfyctl._jobstate import READ_HISTORY, READ_QUEUE, Emit, Sleep
+
+    entry = next(iter(json.loads((FIXTURES / "history" / "success.json").read_text()).values()))
+    flow = _flow(None)
+    gen = flow.follow(None, positions=True)
+    assert next(gen) is READ_QUEUE
+    emitted = gen.send(proto.parse_queue({"queue_pending": [[1, "p", {}, {}, []]]}))
+    assert isinstance(emitted, Emit) and emitted.event.type == "queue_position"
+    assert isinstance(gen.send(None), Sleep)  # polling backs off between reads
+    assert gen.send(None) is READ_QUEUE
+    assert gen.send(proto.parse_queue({})) is READ_HISTORY  # left the queue: history decides
+    with pytest.raises(StopIteration):
+        gen.send(entry)
+    assert flow.result is not None and flow.result.prompt_id == "p" and flow.state.finished
+
+
+def test_flow_raises_job_lost_or_interrupted_when_the_prompt_vanishes() -> None:
+    from comfyctl._jobstate import READ_HISTORY, Sleep
+    from comfyctl.errors import Interrupted, JobLost
+
+    for cancelled, error in ((CancelledIds(), JobLost), (CancelledIds(), Interrupted)):
+        if error is Interrupted:
+            cancelled.add("p")
+        gen = _flow(None, cancelled).follow(None, positions=False)
+        next(gen)
+        assert gen.send(proto.parse_queue({})) is READ_HISTORY
+        assert isinstance(gen.send(None), Sleep)  # history may lag the queue by an instant
+        assert gen.send(None) is READ_HISTORY
+        with pytest.raises(error):
+            gen.send(None)
+
+
+def test_flow_reconnects_a_lost_socket_with_backoff_then_gives_up() -> None:
+    from comfyctl._jobstate import CONNECT, LOST, Receive, Sleep
+    from comfyctl.errors import ServerUnreachable
+
+    class Open(EventRouter):
+        connected = True  # type: ignore[assignment]
+
+    gen = _flow(Open()).follow(None, positions=False)
+    assert isinstance(next(gen), Receive)  # just posted: the socket speaks first
+    assert gen.send(LOST) is CONNECT
+    down = ServerUnreachable("down")
+    waits = 0
+    with pytest.raises(ServerUnreachable):
+        while True:
+            assert isinstance(gen.send(down), Sleep)
+            waits += 1
+            assert gen.send(None) is CONNECT
+    assert waits >= 1  # retried before giving up after reconnect_timeout

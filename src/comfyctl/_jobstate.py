@@ -11,9 +11,12 @@ so a silent socket can never turn into a hang.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from comfyctl import _protocol as proto
+from comfyctl.errors import WaitTimeout
 from comfyctl.events import (
     Event,
     Executing,
@@ -28,7 +31,7 @@ from comfyctl.events import (
     QueuePosition,
     Status,
 )
-from comfyctl.results import QueueState
+from comfyctl.results import QueueState, Result
 
 __all__ = [
     "POLL_MAX",
@@ -36,6 +39,7 @@ __all__ = [
     "TICK",
     "CancelledIds",
     "EventRouter",
+    "JobFlow",
     "JobState",
     "QueueVerdict",
     "SocketFailure",
@@ -52,6 +56,8 @@ _POLL_GROWTH = 1.5
 IDLE_RECONCILE = 2.0
 #: ...and, for a watcher that wants queue positions, at most this often on queue broadcasts.
 POSITION_RECONCILE = 0.1
+#: After history shows the prompt, how long to drain its remaining events from the socket.
+GRACE = 0.5
 
 QueueVerdict = Literal["pending", "running", "absent"]
 #: How opening the WebSocket failed: refused for good by something in front ("no websocket here":
@@ -251,6 +257,12 @@ class EventRouter:
         self.seen_seq: dict[str, int] = {}
         self.running: str | None = None
         self.server_flags: dict[str, Any] = {}
+        self.policy = SocketPolicy()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the I/O layer has the socket open (it overrides this)."""
+        return False
 
     def register(self, prompt_id: str) -> None:
         self.queues.setdefault(prompt_id, deque(maxlen=_MAX_BUFFERED))
@@ -303,3 +315,221 @@ class EventRouter:
             self.seen_seq[prompt_id] = self.status_seq
             return TICK
         return None
+
+
+# -- the job driver: the follow loop of both clients, as actions ----------------------------------
+
+
+@dataclass(frozen=True)
+class ReadQueue:
+    """Answer with a fresh :class:`QueueState` (``GET /queue``)."""
+
+
+@dataclass(frozen=True)
+class ReadHistory:
+    """Answer with the prompt's history entry, or None."""
+
+
+@dataclass(frozen=True)
+class DeleteQueued:
+    """Dequeue ``count`` pending copies of the prompt; answer None."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Open the socket if the policy allows (the hub's ``ensure``): answer its bool, or the
+    :class:`ServerUnreachable` it raised."""
+
+
+@dataclass(frozen=True)
+class Receive:
+    """Answer with the hub's next Event, TICK or None within ``timeout``, or LOST if it dropped."""
+
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Hand ``event`` to the caller; answer None."""
+
+    event: Event
+
+
+@dataclass(frozen=True)
+class CloseSocket:
+    """The job is done with its private (attached) socket: close it."""
+
+
+READ_QUEUE, READ_HISTORY, CONNECT, CLOSE_SOCKET = ReadQueue(), ReadHistory(), Connect(), CloseSocket()
+#: The answer to :class:`Receive` when the socket closed under the job.
+LOST = object()
+Action = ReadQueue | ReadHistory | DeleteQueued | Sleep | Connect | Receive | Emit | CloseSocket
+Flow = Generator[Action, Any, None]
+
+
+class JobFlow:
+    """Everything a waiting job decides, without I/O (the sans-IO driver both clients run).
+
+    :meth:`follow` yields actions; the client performs each one and sends the answer back. So
+    the sync and async jobs share one loop: socket first, ``/queue`` + ``/history`` as the
+    safety net, polling while no socket is open, and the history entry as the final word.
+    """
+
+    def __init__(
+        self,
+        prompt_id: str,
+        *,
+        hub: EventRouter | None,
+        cancelled: CancelledIds,
+        closed: Callable[[], bool],
+        clock: Callable[[], float],
+        base_url: str,
+        reconnect_timeout: float,
+        entry: Mapping[str, Any] | None = None,
+        private: bool = False,
+        reconcile_first: bool = False,
+        foreign: bool = False,
+    ):
+        self.prompt_id = prompt_id
+        self.hub = hub
+        self.cancelled = cancelled
+        self.closed = closed
+        self.clock = clock
+        self.base_url = base_url
+        self.reconnect_timeout = reconnect_timeout
+        self.private = private
+        self.state = JobState(prompt_id, foreign=foreign)
+        # Just posted: the queue was as good as checked (no /queue read right after every submit).
+        self.state.last_reconcile = clock()
+        self.entry = entry
+        self.result: Result | None = None
+        self.reconcile_first = reconcile_first or hub is None
+        self.cancel_seen = False
+        if entry is not None:
+            self.state.finished = True
+
+    def follow(self, limit: float | None, *, positions: bool) -> Flow:
+        """Until the result is known; ``limit`` seconds at most (None: no limit)."""
+        st, hub, pid = self.state, self.hub, self.prompt_id
+        st.want_positions = positions
+        deadline = None if limit is None else self.clock() + limit
+        polling = hub is None or not hub.connected
+        # A watcher wants its queue position at once; wait() lets the socket speak first.
+        force = self.reconcile_first or (positions and not st.started and st.last_position is None)
+        first = True
+        while not st.finished:
+            if self.closed():
+                raise proto.closed_error()
+            now = self.clock()
+            if polling and hub is not None and (hub.connected or hub.policy.may_try(now)):
+                # The socket is back (or may be): follow it again, after a look at /queue.
+                opened = yield CONNECT
+                if not isinstance(opened, Exception):  # still unreachable: keep polling
+                    polling = not opened
+                force = force or not polling
+            if deadline is not None and now >= deadline:
+                raise WaitTimeout(
+                    f"prompt {pid} did not finish within {limit:g} s",
+                    prompt_id=pid,
+                    hint=f"the prompt keeps going: 'comfyctl wait {pid}', or 'comfyctl cancel {pid}'",
+                )
+            remaining = IDLE_RECONCILE if deadline is None else deadline - now
+            if pid in self.cancelled and not self.cancel_seen:
+                self.cancel_seen = force = True  # dequeued through this client: look now
+            if polling or force or hub is None:
+                if polling and not first:
+                    yield Sleep(min(st.poll_interval, remaining))
+                first = force = False
+                changed = yield from self._reconcile()
+                if polling:
+                    st.next_poll(changed)
+                continue
+            if self.entry is not None:
+                # History already has it: read what the socket still holds, up to executing(None).
+                remaining = min(remaining, GRACE)
+            got = yield Receive(min(IDLE_RECONCILE, remaining))
+            if got is LOST:
+                polling = not (yield from self._reconnect(deadline))
+                force = True
+                continue
+            if self.entry is not None and not isinstance(got, Event):
+                st.finished = got is None or st.finished
+            elif isinstance(got, Tick) or got is None:
+                force = st.should_reconcile(self.clock(), status_tick=got is TICK)
+            elif st.feed(got, self.clock()):
+                yield Emit(got)
+        yield from self._finish(deadline)
+
+    def _reconcile(self) -> Generator[Action, Any, bool]:
+        """Ask /queue (and /history if it left the queue) where the prompt is; True on change."""
+        st, pid = self.state, self.prompt_id
+        before = (st.started, st.last_position)
+        queue = yield READ_QUEUE
+        extra = st.extra_copies(queue)
+        if extra:  # the lost first POST landed after all: run the prompt once
+            yield DeleteQueued(extra)
+        verdict = st.on_queue(queue)
+        st.reconciled(self.clock())
+        if verdict == "absent":
+            entry = yield READ_HISTORY
+            if entry is None:
+                yield Sleep(0.05)  # a server may write history an instant after the queue empties
+                entry = yield READ_HISTORY
+            if entry is None:
+                raise proto.job_gone(pid, cancelled=pid in self.cancelled)
+            self.entry = entry
+            st.finished = self.hub is None or not self.hub.connected
+            return True
+        event = st.position_event(queue)
+        changed = (st.started, st.last_position) != before
+        if event is not None and st.want_positions:
+            yield Emit(event)
+        return changed
+
+    def _reconnect(self, deadline: float | None) -> Generator[Action, Any, bool]:
+        """Reopen a dropped socket with backoff; False when WebSockets are refused (poll)."""
+        start = self.clock()
+        attempt = 0
+        while True:
+            opened = yield CONNECT
+            if not isinstance(opened, Exception):
+                return bool(opened)
+            if self.clock() - start >= self.reconnect_timeout:
+                raise opened
+            delay = proto.retry_delay(attempt, base=0.2, cap=2.0)
+            if deadline is not None and self.clock() + delay >= deadline:
+                raise WaitTimeout("gave up waiting while the server was unreachable") from None
+            yield Sleep(delay)
+            attempt += 1
+
+    def _finish(self, deadline: float | None) -> Flow:
+        if self.result is not None:
+            return
+        pid, entry = self.prompt_id, self.entry
+        attempt = 0
+        while entry is None:
+            # executing(node=None) follows the history write; retry briefly for slower servers.
+            entry = yield READ_HISTORY
+            if entry is not None:
+                break
+            if attempt >= 8:
+                if pid not in (yield READ_QUEUE):
+                    raise proto.job_gone(pid, cancelled=pid in self.cancelled)
+                attempt = 0
+            if deadline is not None and self.clock() >= deadline:
+                raise WaitTimeout(f"prompt {pid} finished but its history did not appear", prompt_id=pid)
+            yield Sleep(proto.retry_delay(attempt, base=0.02, cap=0.5))
+            attempt += 1
+        self.entry = entry
+        self.result = proto.result_from_history(pid, entry, self.base_url)
+        if self.hub is not None:
+            self.hub.unregister(pid)
+            if self.private:
+                yield CLOSE_SOCKET

@@ -613,6 +613,11 @@ def raise_for_result(result: Result) -> Result:
     return result
 
 
+def closed_error() -> errors.UsageError:
+    """What any use of a closed client raises (nothing reopens it)."""
+    return errors.UsageError("this client is closed", hint="create a new client")
+
+
 def job_gone(prompt_id: str, *, cancelled: bool = False) -> errors.JobError:
     """A prompt in neither queue nor history: Interrupted if we dequeued it ourselves, else JobLost."""
     if cancelled:

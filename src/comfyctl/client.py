@@ -29,15 +29,21 @@ import websockets.exceptions as ws_exc
 
 from comfyctl import _protocol as proto
 from comfyctl._jobstate import (
-    IDLE_RECONCILE,
-    TICK,
+    LOST,
     CancelledIds,
+    Connect,
+    DeleteQueued,
+    Emit,
     EventRouter,
-    JobState,
+    JobFlow,
+    ReadHistory,
+    ReadQueue,
+    Receive,
+    Sleep,
     SocketFailure,
-    SocketPolicy,
     Tick,
 )
+from comfyctl._protocol import closed_error
 from comfyctl._safepath import free_name, safe_relpath
 from comfyctl.errors import (
     ComfyError,
@@ -46,7 +52,6 @@ from comfyctl.errors import (
     ServerUnreachable,
     TransportError,
     UsageError,
-    WaitTimeout,
 )
 from comfyctl.events import (
     Event,
@@ -66,8 +71,6 @@ _WS_MAX_SIZE = 1 << 28
 _LOG_TIMEOUT = 5.0
 #: Small requests go out at once (httpx writes headers and body separately; Nagle would hold the body).
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-#: After history shows the prompt, how long to drain its remaining events from the socket.
-_GRACE = 0.5
 
 
 class SocketLost(Exception):
@@ -153,11 +156,6 @@ def ws_failure(exc: BaseException) -> SocketFailure | None:
     if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
         return "hung"  # (Python 3.10's asyncio.TimeoutError is not the builtin one)
     return None
-
-
-def closed_error() -> UsageError:
-    """What any use of a closed client raises (nothing reopens it)."""
-    return UsageError("this client is closed", hint="create a new client")
 
 
 def transport_error(exc: Exception, method: str, url: str, timeout: float, settings: Settings) -> ComfyError:
@@ -374,7 +372,6 @@ class _Hub(EventRouter):
         self.client = client
         self.client_id = client_id
         self.ws: Any = None
-        self.policy = SocketPolicy()
         self.read_lock = threading.Lock()
         self.connect_lock = threading.Lock()
 
@@ -875,7 +872,7 @@ class Client:
             self._hub.unregister(pid)
             self._hub.register(got_id)
         job = Job(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
-        job._state.resent = resent
+        job._flow.state.resent = resent
         return job
 
     def _post_prompt(
@@ -1081,25 +1078,6 @@ class Client:
                 raise transport_error(exc, "GET", url, self.settings.timeout, self.settings) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # -- used by Job ------------------------------------------------------------------------------
-
-    def _reconnect(self, hub: _Hub, deadline: float | None) -> bool:
-        """Reopen a dropped socket with backoff; False when WebSockets are refused (poll)."""
-        start = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                return hub.ensure()
-            except ServerUnreachable:
-                waited = time.monotonic() - start
-                if waited >= self.settings.reconnect_timeout:
-                    raise
-                delay = proto.retry_delay(attempt, base=0.2, cap=2.0)
-                if deadline is not None and time.monotonic() + delay >= deadline:
-                    raise WaitTimeout("gave up waiting while the server was unreachable") from None
-                time.sleep(delay)
-                attempt += 1
-
 
 def _seg(value: str) -> str:
     from urllib.parse import quote
@@ -1135,27 +1113,31 @@ class Job:
         self.node_errors: dict[str, Any] = dict(node_errors or {})
         self._client = client
         self._hub = hub
-        self._private = private
-        self._state = JobState(prompt_id, foreign=foreign)
-        # Just posted: the queue was as good as checked (no /queue read right after every submit).
-        self._state.last_reconcile = time.monotonic()
-        self._entry: Mapping[str, Any] | None = entry
-        self._result: Result | None = None
-        self._reconcile_first = reconcile_first or hub is None
-        self._cancel_seen = False
-        if entry is not None:
-            self._state.finished = True
+        self._flow = JobFlow(
+            prompt_id,
+            hub=hub,
+            cancelled=client._cancelled,
+            closed=lambda: client._closed,
+            clock=time.monotonic,
+            base_url=client.settings.base_url,
+            reconnect_timeout=client.settings.reconnect_timeout,
+            entry=entry,
+            private=private,
+            reconcile_first=reconcile_first,
+            foreign=foreign,
+        )
         if hub is not None:
             weakref.finalize(self, hub.unregister, prompt_id)
 
     def __repr__(self) -> str:
-        state = "done" if self._state.finished else ("running" if self._state.started else "queued")
+        st = self._flow.state
+        state = "done" if st.finished else ("running" if st.started else "queued")
         return f"Job({self.prompt_id!r}, {state})"
 
     @property
     def done(self) -> bool:
         """True once the prompt finished (as far as this client has seen)."""
-        return self._state.finished
+        return self._flow.state.finished
 
     def events(self, *, timeout: float | None = None) -> Iterator[Event]:
         """Typed events for this prompt until it ends (``QueuePosition`` while it waits).
@@ -1180,11 +1162,11 @@ class Job:
 
     def result(self) -> Result:
         """The outcome (waits if needed, without limit unless the client has a wait timeout)."""
-        if self._result is None:
+        if self._flow.result is None:
             for _ in self._follow(None, positions=False):
                 pass
-        assert self._result is not None
-        return proto.raise_for_result(self._result)
+        assert self._flow.result is not None
+        return proto.raise_for_result(self._flow.result)
 
     def cancel(self) -> CancelOutcome:
         """Cancel this prompt (see :meth:`Client.cancel`)."""
@@ -1193,114 +1175,40 @@ class Job:
     # -- the loop ---------------------------------------------------------------------------------
 
     def _follow(self, timeout: float | None, *, positions: bool) -> Iterator[Event]:
-        client, st = self._client, self._state
-        st.want_positions = positions
+        """Run the :class:`JobFlow` loop: do each action it asks for, send back the answer."""
+        client, hub, pid = self._client, self._hub, self.prompt_id
         limit = timeout if timeout is not None else client.settings.wait_timeout
-        deadline = None if limit is None else time.monotonic() + limit
-        hub = self._hub
-        polling = hub is None or not hub.connected
-        # A watcher wants its queue position at once; wait() lets the socket speak first.
-        force = self._reconcile_first or (positions and not st.started and st.last_position is None)
-        first = True
-        while not st.finished:
-            if client._closed:
-                raise closed_error()
-            now = time.monotonic()
-            if polling and hub is not None and (hub.connected or hub.policy.may_try(now)):
-                # The socket is back (or may be): follow it again, after a look at /queue.
-                try:
-                    polling = not hub.ensure()
-                except ServerUnreachable:
-                    pass
-                force = force or not polling
-            if deadline is not None and now >= deadline:
-                raise WaitTimeout(
-                    f"prompt {self.prompt_id} did not finish within {limit:g} s",
-                    prompt_id=self.prompt_id,
-                    hint=(
-                        f"the prompt keeps going: 'comfyctl wait {self.prompt_id}', "
-                        f"or 'comfyctl cancel {self.prompt_id}'"
-                    ),
-                )
-            remaining = IDLE_RECONCILE if deadline is None else deadline - now
-            if self.prompt_id in client._cancelled and not self._cancel_seen:
-                self._cancel_seen = force = True  # dequeued through this client: look now
-            if polling or force or hub is None:
-                if polling and not first:
-                    time.sleep(min(st.poll_interval, remaining))
-                first = force = False
-                changed, event = self._reconcile()
-                if event is not None:
-                    yield event
-                if polling:
-                    st.next_poll(changed)
-                continue
-            if self._entry is not None:
-                # History already has it: read what the socket still holds, up to executing(None).
-                remaining = min(remaining, _GRACE)
+        flow = self._flow.follow(limit, positions=positions)
+        answer: Any = None
+        while True:
             try:
-                got = hub.next(self.prompt_id, min(IDLE_RECONCILE, remaining))
-            except SocketLost:
-                polling = not self._client._reconnect(hub, deadline)
-                force = True
-                continue
-            if self._entry is not None and not isinstance(got, Event):
-                st.finished = got is None or st.finished
-            elif isinstance(got, Tick) or got is None:
-                force = st.should_reconcile(time.monotonic(), status_tick=got is TICK)
-            elif st.feed(got, time.monotonic()):
-                yield got
-        self._finish(deadline)
-
-    def _reconcile(self) -> tuple[bool, Event | None]:
-        """Ask /queue (and /history if it left the queue) where the prompt is."""
-        st = self._state
-        before = (st.started, st.last_position)
-        queue = self._client.queue()
-        extra = st.extra_copies(queue)
-        if extra:  # the lost first POST landed after all: run the prompt once
-            self._client.delete_queued([self.prompt_id] * extra)
-        verdict = st.on_queue(queue)
-        st.reconciled(time.monotonic())
-        if verdict == "absent":
-            entry = self._client.history_entry(self.prompt_id)
-            if entry is None:
-                time.sleep(0.05)  # a server may write history an instant after the queue empties
-                entry = self._client.history_entry(self.prompt_id)
-            if entry is None:
-                raise proto.job_gone(self.prompt_id, cancelled=self.prompt_id in self._client._cancelled)
-            self._entry = entry
-            st.finished = self._hub is None or not self._hub.connected
-            return True, None
-        event = st.position_event(queue)
-        return (st.started, st.last_position) != before, event if st.want_positions else None
-
-    def _finish(self, deadline: float | None) -> None:
-        if self._result is not None:
-            return
-        entry = self._entry
-        attempt = 0
-        while entry is None:
-            # executing(node=None) follows the history write; retry briefly for slower servers.
-            entry = self._client.history_entry(self.prompt_id)
-            if entry is not None:
-                break
-            if attempt >= 8:
-                if self.prompt_id not in self._client.queue():
-                    raise proto.job_gone(self.prompt_id, cancelled=self.prompt_id in self._client._cancelled)
-                attempt = 0
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(
-                    f"prompt {self.prompt_id} finished but its history did not appear",
-                    prompt_id=self.prompt_id,
-                )
-            time.sleep(proto.retry_delay(attempt, base=0.02, cap=0.5))
-            attempt += 1
-        self._entry = entry
-        self._result = proto.result_from_history(self.prompt_id, entry, self._client.settings.base_url)
-        if self._hub is not None:
-            self._hub.unregister(self.prompt_id)
-            if self._private:
-                self._hub.close()
-                if self._hub in self._client._attached_hubs:  # done with: not kept until close()
-                    self._client._attached_hubs.remove(self._hub)
+                action = flow.send(answer)
+            except StopIteration:
+                return
+            answer = None
+            if isinstance(action, ReadQueue):
+                answer = client.queue()
+            elif isinstance(action, ReadHistory):
+                answer = client.history_entry(pid)
+            elif isinstance(action, Sleep):
+                time.sleep(action.seconds)
+            elif isinstance(action, Emit):
+                yield action.event
+            elif isinstance(action, DeleteQueued):
+                client.delete_queued([pid] * action.count)
+            else:
+                assert hub is not None
+                if isinstance(action, Receive):
+                    try:
+                        answer = hub.next(pid, action.timeout)
+                    except SocketLost:
+                        answer = LOST
+                elif isinstance(action, Connect):
+                    try:
+                        answer = hub.ensure()
+                    except ServerUnreachable as exc:
+                        answer = exc
+                else:
+                    hub.close()
+                    if hub in client._attached_hubs:  # done with: not kept until close()
+                        client._attached_hubs.remove(hub)
