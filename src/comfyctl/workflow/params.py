@@ -78,7 +78,7 @@ class Param:
 
 
 def _natural(node_id: str) -> list[Any]:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", node_id)]
+    return [int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", node_id)]
 
 
 def _nodes(api: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
