@@ -374,6 +374,11 @@ def parse_queue(data: Any) -> QueueState:
     return QueueState(running=tuple(items("queue_running", True)), pending=tuple(pending))
 
 
+def queued(queue: QueueState, prompt_id: str) -> QueueItem | None:
+    """The prompt's entry in a ``/queue`` read (running first), or None when it is not there."""
+    return next((i for i in (*queue.running, *queue.pending) if i.prompt_id == prompt_id), None)
+
+
 def parse_system_stats(data: Any) -> SystemStats:
     system = (data or {}).get("system") or {}
     devices = tuple(

@@ -506,10 +506,9 @@ class AsyncClient:
                 if attempt or isinstance(exc, ServerUnreachable):
                     raise
                 # The server does not check prompt id uniqueness: re-send only if it did not land.
-                queue = await self.queue()
-                for item in (*queue.running, *queue.pending):
-                    if item.prompt_id == pid:
-                        return pid, item.number, {}, False
+                item = proto.queued(await self.queue(), pid)
+                if item is not None:
+                    return pid, item.number, {}, False
                 if await self.history_entry(pid) is not None:
                     return pid, None, {}, False
         raise AssertionError("unreachable")  # pragma: no cover
@@ -520,8 +519,7 @@ class AsyncClient:
         entry = await self.history_entry(pid)
         if entry is not None:
             return AsyncJob(self, pid, hub=None, entry=entry)
-        queue = await self.queue()
-        item = next((i for i in (*queue.running, *queue.pending) if i.prompt_id == pid), None)
+        item = proto.queued(await self.queue(), pid)
         if item is None:
             entry = await self.history_entry(pid)
             if entry is None:

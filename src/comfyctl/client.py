@@ -889,10 +889,9 @@ class Client:
                 if attempt or isinstance(exc, ServerUnreachable):
                     raise
                 # The server does not check prompt id uniqueness: re-send only if it did not land.
-                queue = self.queue()
-                for item in (*queue.running, *queue.pending):
-                    if item.prompt_id == pid:
-                        return pid, item.number, {}, False
+                item = proto.queued(self.queue(), pid)
+                if item is not None:
+                    return pid, item.number, {}, False
                 if self.history_entry(pid) is not None:
                     return pid, None, {}, False
         raise AssertionError("unreachable")  # pragma: no cover
@@ -916,8 +915,7 @@ class Client:
         entry = self.history_entry(pid)
         if entry is not None:
             return Job(self, pid, hub=None, entry=entry)
-        queue = self.queue()
-        item = next((i for i in (*queue.running, *queue.pending) if i.prompt_id == pid), None)
+        item = proto.queued(self.queue(), pid)
         if item is None:
             entry = self.history_entry(pid)  # it may have finished between the two reads
             if entry is None:
