@@ -280,3 +280,20 @@ def test_generated_client_ids_are_recognisable_and_attach_decides_the_socket() -
     assert proto.attach_socket("comfyctl-1234", "me", follow_progress=False) == "owner"
     assert proto.attach_socket("me", "me", follow_progress=True) == "own"
     assert proto.attach_socket(None, "me", follow_progress=True) == "own"
+
+
+def test_error_retry_delay_repeats_only_what_is_safe() -> None:
+    kw = {"last": False, "read_timeout": False}
+    assert proto.error_retry_delay(0, idempotent=False, sent=False, **kw) is not None  # never left
+    assert proto.error_retry_delay(0, idempotent=False, sent=True, **kw) is None  # a POST may have landed
+    assert proto.error_retry_delay(0, idempotent=True, sent=True, **kw) is not None
+    assert proto.error_retry_delay(0, idempotent=True, sent=True, last=False, read_timeout=True) is None
+    assert proto.error_retry_delay(0, idempotent=True, sent=False, last=True, read_timeout=False) is None
+
+
+def test_answer_retry_delay_honours_status_idempotence_and_retry_after() -> None:
+    assert proto.answer_retry_delay(0, 503, "1", last=False, idempotent=True) == 1.0
+    assert proto.answer_retry_delay(0, 503, None, last=False, idempotent=False) is None
+    assert proto.answer_retry_delay(0, 500, None, last=False, idempotent=True) is None
+    assert proto.answer_retry_delay(0, 503, None, last=True, idempotent=True) is None
+    assert proto.answer_retry_delay(0, 429, "3600", last=False, idempotent=True) is None  # too long a pause

@@ -107,6 +107,26 @@ def status_retry_delay(attempt: int, retry_after: str | None) -> float | None:
 # -- requests -------------------------------------------------------------------------------------
 
 
+def error_retry_delay(
+    attempt: int, *, last: bool, idempotent: bool, sent: bool, read_timeout: bool
+) -> float | None:
+    """After a transport error: seconds to wait before repeating, None to give up. A request that
+    never left (no connection) is always safe to repeat; one that may have reached the server only
+    when idempotent, and not after a read timeout (a slow server gets no second load)."""
+    if last or not ((idempotent and not read_timeout) or not sent):
+        return None
+    return retry_delay(attempt)
+
+
+def answer_retry_delay(
+    attempt: int, status: int, retry_after: str | None, *, last: bool, idempotent: bool
+) -> float | None:
+    """After an HTTP answer: seconds to wait before repeating, None to keep the answer."""
+    if last or not idempotent or status not in RETRY_STATUSES:
+        return None
+    return status_retry_delay(attempt, retry_after)
+
+
 def prompt_body(
     workflow: Mapping[str, Any],
     *,

@@ -312,15 +312,23 @@ class AsyncClient:
                     method, route, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kw
                 )
             except httpx.HTTPError as exc:
-                sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-                if not last and ((idempotent and not isinstance(exc, httpx.ReadTimeout)) or not sent):
-                    await asyncio.sleep(proto.retry_delay(attempt))
+                delay = proto.error_retry_delay(
+                    attempt,
+                    last=last,
+                    idempotent=idempotent,
+                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
+                    read_timeout=isinstance(exc, httpx.ReadTimeout),
+                )
+                if delay is not None:
+                    await asyncio.sleep(delay)
                     continue
                 raise transport_error(
                     exc, method, url, timeout or self.settings.timeout, self.settings
                 ) from exc
-            delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
-            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last and delay is not None:
+            delay = proto.answer_retry_delay(
+                attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
+            )
+            if delay is not None:
                 await resp.aclose()
                 await asyncio.sleep(delay)
                 continue
@@ -662,8 +670,10 @@ class AsyncClient:
             last = attempt == self.settings.retries
             try:
                 async with http.stream("GET", route, params=params) as resp:
-                    delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
-                    if resp.status_code in proto.RETRY_STATUSES and not last and delay is not None:
+                    delay = proto.answer_retry_delay(
+                        attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=True
+                    )
+                    if delay is not None:
                         await asyncio.sleep(delay)
                         continue
                     if resp.status_code >= 400:
@@ -677,8 +687,15 @@ class AsyncClient:
                         raise
                     return sink.commit()
             except httpx.HTTPError as exc:
-                if not last and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-                    await asyncio.sleep(proto.retry_delay(attempt))
+                delay = proto.error_retry_delay(
+                    attempt,
+                    last=last,
+                    idempotent=False,  # only a connection that never opened: a body cut off is not re-fetched
+                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
+                    read_timeout=isinstance(exc, httpx.ReadTimeout),
+                )
+                if delay is not None:
+                    await asyncio.sleep(delay)
                     continue
                 raise transport_error(exc, "GET", url, self.settings.timeout, self.settings) from exc
         raise AssertionError("unreachable")  # pragma: no cover

@@ -641,15 +641,23 @@ class Client:
             try:
                 resp = self._send(method, route, timeout=timeout, **kw)
             except httpx.HTTPError as exc:
-                sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-                if not last and ((idempotent and not isinstance(exc, httpx.ReadTimeout)) or not sent):
-                    time.sleep(proto.retry_delay(attempt))
+                delay = proto.error_retry_delay(
+                    attempt,
+                    last=last,
+                    idempotent=idempotent,
+                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
+                    read_timeout=isinstance(exc, httpx.ReadTimeout),
+                )
+                if delay is not None:
+                    time.sleep(delay)
                     continue
                 raise transport_error(
                     exc, method, url, timeout or self.settings.timeout, self.settings
                 ) from exc
-            delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
-            if resp.status_code in proto.RETRY_STATUSES and idempotent and not last and delay is not None:
+            delay = proto.answer_retry_delay(
+                attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
+            )
+            if delay is not None:
                 resp.close()
                 time.sleep(delay)
                 continue
@@ -1053,8 +1061,10 @@ class Client:
             try:
                 resp = self._send("GET", route, params=params, stream=True)
                 try:
-                    delay = proto.status_retry_delay(attempt, resp.headers.get("retry-after"))
-                    if resp.status_code in proto.RETRY_STATUSES and not last and delay is not None:
+                    delay = proto.answer_retry_delay(
+                        attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=True
+                    )
+                    if delay is not None:
                         time.sleep(delay)
                         continue
                     if resp.status_code >= 400:
@@ -1070,8 +1080,15 @@ class Client:
                 finally:
                     resp.close()
             except httpx.HTTPError as exc:
-                if not last and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-                    time.sleep(proto.retry_delay(attempt))
+                delay = proto.error_retry_delay(
+                    attempt,
+                    last=last,
+                    idempotent=False,  # only a connection that never opened: a body cut off is not re-fetched
+                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
+                    read_timeout=isinstance(exc, httpx.ReadTimeout),
+                )
+                if delay is not None:
+                    time.sleep(delay)
                     continue
                 raise transport_error(exc, "GET", url, self.settings.timeout, self.settings) from exc
         raise AssertionError("unreachable")  # pragma: no cover
