@@ -10,6 +10,8 @@ so a silent socket can never turn into a hang.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ __all__ = [
     "TICK",
     "CancelledIds",
     "EventRouter",
+    "JobBase",
     "JobFlow",
     "JobState",
     "QueueVerdict",
@@ -533,3 +536,52 @@ class JobFlow:
             self.hub.unregister(pid)
             if self.private:
                 yield CLOSE_SOCKET
+
+
+class JobBase:
+    """What :class:`comfyctl.Job` and :class:`comfyctl.AsyncJob` share: the prompt's identity and
+    the :class:`JobFlow` that decides; each subclass only performs the flow's actions."""
+
+    def __init__(
+        self,
+        client: Any,
+        prompt_id: str,
+        *,
+        number: float | None = None,
+        node_errors: Mapping[str, Any] | None = None,
+        hub: Any = None,
+        entry: Mapping[str, Any] | None = None,
+        private: bool = False,
+        reconcile_first: bool = False,
+        foreign: bool = False,
+    ):
+        self.prompt_id = prompt_id
+        self.number = number
+        self.node_errors: dict[str, Any] = dict(node_errors or {})
+        self._client = client
+        self._hub = hub
+        self._flow = JobFlow(
+            prompt_id,
+            hub=hub,
+            cancelled=client._cancelled,
+            closed=lambda: client._closed,
+            clock=time.monotonic,
+            base_url=client.settings.base_url,
+            reconnect_timeout=client.settings.reconnect_timeout,
+            entry=entry,
+            private=private,
+            reconcile_first=reconcile_first,
+            foreign=foreign,
+        )
+        if hub is not None:
+            weakref.finalize(self, hub.unregister, prompt_id)
+
+    def __repr__(self) -> str:
+        st = self._flow.state
+        state = "done" if st.finished else ("running" if st.started else "queued")
+        return f"{type(self).__name__}({self.prompt_id!r}, {state})"
+
+    @property
+    def done(self) -> bool:
+        """True once the prompt finished (as far as this client has seen)."""
+        return self._flow.state.finished

@@ -12,7 +12,6 @@ import json
 import mimetypes
 import ssl
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -27,7 +26,7 @@ from comfyctl._jobstate import (
     DeleteQueued,
     Emit,
     EventRouter,
-    JobFlow,
+    JobBase,
     ReadHistory,
     ReadQueue,
     Receive,
@@ -707,52 +706,11 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-class AsyncJob:
+class AsyncJob(JobBase):
     """The asynchronous twin of :class:`comfyctl.Job`."""
 
-    def __init__(
-        self,
-        client: AsyncClient,
-        prompt_id: str,
-        *,
-        number: float | None = None,
-        node_errors: Mapping[str, Any] | None = None,
-        hub: _AsyncHub | None = None,
-        entry: Mapping[str, Any] | None = None,
-        private: bool = False,
-        reconcile_first: bool = False,
-        foreign: bool = False,
-    ):
-        self.prompt_id = prompt_id
-        self.number = number
-        self.node_errors: dict[str, Any] = dict(node_errors or {})
-        self._client = client
-        self._hub = hub
-        self._flow = JobFlow(
-            prompt_id,
-            hub=hub,
-            cancelled=client._cancelled,
-            closed=lambda: client._closed,
-            clock=time.monotonic,
-            base_url=client.settings.base_url,
-            reconnect_timeout=client.settings.reconnect_timeout,
-            entry=entry,
-            private=private,
-            reconcile_first=reconcile_first,
-            foreign=foreign,
-        )
-        if hub is not None:
-            weakref.finalize(self, hub.unregister, prompt_id)
-
-    def __repr__(self) -> str:
-        st = self._flow.state
-        state = "done" if st.finished else ("running" if st.started else "queued")
-        return f"AsyncJob({self.prompt_id!r}, {state})"
-
-    @property
-    def done(self) -> bool:
-        """True once the prompt finished (as far as this client has seen)."""
-        return self._flow.state.finished
+    _client: AsyncClient
+    _hub: _AsyncHub | None
 
     async def events(self, *, timeout: float | None = None) -> AsyncIterator[Event]:
         """Typed events until the prompt ends (see :meth:`comfyctl.Job.events`)."""

@@ -19,7 +19,6 @@ import socket
 import ssl
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, Literal
@@ -35,7 +34,7 @@ from comfyctl._jobstate import (
     DeleteQueued,
     Emit,
     EventRouter,
-    JobFlow,
+    JobBase,
     ReadHistory,
     ReadQueue,
     Receive,
@@ -1103,56 +1102,15 @@ def _seg(value: str) -> str:
 # -- Job -------------------------------------------------------------------------------------------
 
 
-class Job:
+class Job(JobBase):
     """A submitted (or attached) prompt. Iterate :meth:`events`, or just :meth:`wait`.
 
     ``node_errors`` holds errors the server reported while accepting the prompt: outputs listed
     there were dropped and will not run (a 200 from ``/prompt`` can carry them).
     """
 
-    def __init__(
-        self,
-        client: Client,
-        prompt_id: str,
-        *,
-        number: float | None = None,
-        node_errors: Mapping[str, Any] | None = None,
-        hub: _Hub | None = None,
-        entry: Mapping[str, Any] | None = None,
-        private: bool = False,
-        reconcile_first: bool = False,
-        foreign: bool = False,
-    ):
-        self.prompt_id = prompt_id
-        self.number = number
-        self.node_errors: dict[str, Any] = dict(node_errors or {})
-        self._client = client
-        self._hub = hub
-        self._flow = JobFlow(
-            prompt_id,
-            hub=hub,
-            cancelled=client._cancelled,
-            closed=lambda: client._closed,
-            clock=time.monotonic,
-            base_url=client.settings.base_url,
-            reconnect_timeout=client.settings.reconnect_timeout,
-            entry=entry,
-            private=private,
-            reconcile_first=reconcile_first,
-            foreign=foreign,
-        )
-        if hub is not None:
-            weakref.finalize(self, hub.unregister, prompt_id)
-
-    def __repr__(self) -> str:
-        st = self._flow.state
-        state = "done" if st.finished else ("running" if st.started else "queued")
-        return f"Job({self.prompt_id!r}, {state})"
-
-    @property
-    def done(self) -> bool:
-        """True once the prompt finished (as far as this client has seen)."""
-        return self._flow.state.finished
+    _client: Client
+    _hub: _Hub | None
 
     def events(self, *, timeout: float | None = None) -> Iterator[Event]:
         """Typed events for this prompt until it ends (``QueuePosition`` while it waits).
