@@ -6,6 +6,10 @@ then); ``execution_success`` arrives before the history entry, so it is not the 
 ``execution_error`` / ``execution_interrupted`` say how it ended; a prompt in neither the queue
 nor the history is lost; between events, a waiting client reconciles with ``/queue`` now and then
 so a silent socket can never turn into a hang.
+
+:class:`JobFlow` is the whole follow loop as a sans-IO driver: it yields actions (read the queue,
+read the history entry, receive with a timeout, (re)connect, sleep, emit an event) and takes the
+answers, so ``Job`` and ``AsyncJob`` (both built on :class:`JobBase`) only perform I/O.
 """
 
 from __future__ import annotations
