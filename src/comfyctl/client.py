@@ -697,6 +697,11 @@ class Client:
             resp.content, method=method, url=str(resp.request.url), redact=self.settings.redact
         )
 
+    def _expect(self, path: str, kind: type, **kw: Any) -> Any:
+        return proto.expect(
+            self._json("GET", path, **kw), kind, method="GET", url=path, redact=self.settings.redact
+        )
+
     # -- server info ------------------------------------------------------------------------------
 
     def system_stats(self) -> SystemStats:
@@ -705,22 +710,12 @@ class Client:
 
     def features(self) -> dict[str, Any]:
         """Server feature flags (``GET /features``)."""
-        return dict(
-            proto.expect(
-                self._json("GET", "/features"),
-                dict,
-                method="GET",
-                url="/features",
-                redact=self.settings.redact,
-            )
-        )
+        return dict(self._expect("/features", dict))
 
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         """Node definitions: all, or one class (``{}`` when the class is unknown)."""
         path = "/object_info" if class_type is None else f"/object_info/{_seg(class_type)}"
-        return dict(
-            proto.expect(self._json("GET", path), dict, method="GET", url=path, redact=self.settings.redact)
-        )
+        return dict(self._expect(path, dict))
 
     def node_defs(self) -> NodeDefs:
         """All node definitions as :class:`NodeDefs` (fetched once per client)."""
@@ -731,38 +726,15 @@ class Client:
     def models(self, folder: str | None = None) -> list[str]:
         """Model folder names, or the files in one folder (:class:`NotFound` for an unknown one)."""
         path = "/models" if folder is None else f"/models/{_seg(folder)}"
-        return [
-            str(m)
-            for m in proto.expect(
-                self._json("GET", path), list, method="GET", url=path, redact=self.settings.redact
-            )
-        ]
+        return [str(m) for m in self._expect(path, list)]
 
     def embeddings(self) -> list[str]:
         """Embedding names (without extension)."""
-        return [
-            str(m)
-            for m in proto.expect(
-                self._json("GET", "/embeddings"),
-                list,
-                method="GET",
-                url="/embeddings",
-                redact=self.settings.redact,
-            )
-        ]
+        return [str(m) for m in self._expect("/embeddings", list)]
 
     def extensions(self) -> list[str]:
         """Frontend extension script URLs the server serves (``/extensions``)."""
-        return [
-            str(m)
-            for m in proto.expect(
-                self._json("GET", "/extensions"),
-                list,
-                method="GET",
-                url="/extensions",
-                redact=self.settings.redact,
-            )
-        ]
+        return [str(m) for m in self._expect("/extensions", list)]
 
     def logs(self) -> str:
         """The server's recent log (``/internal/logs``, the frontend's own route)."""
@@ -785,16 +757,7 @@ class Client:
 
     def history(self, max_items: int | None = None, offset: int | None = None) -> dict[str, dict[str, Any]]:
         """Finished prompts, oldest first (``max_items`` alone: the newest N)."""
-        params = proto.history_params(max_items, offset)
-        return dict(
-            proto.expect(
-                self._json("GET", "/history", params=params),
-                dict,
-                method="GET",
-                url="/history",
-                redact=self.settings.redact,
-            )
-        )
+        return dict(self._expect("/history", dict, params=proto.history_params(max_items, offset)))
 
     def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
         """One history entry, or None while pending, running or unknown."""
@@ -817,21 +780,11 @@ class Client:
             for k, v in filters.items()
             if v is not None
         }
-        return dict(
-            proto.expect(
-                self._json("GET", "/jobs", params=params),
-                dict,
-                method="GET",
-                url="/jobs",
-                redact=self.settings.redact,
-            )
-        )
+        return dict(self._expect("/jobs", dict, params=params))
 
     def job_info(self, prompt_id: str) -> dict[str, Any]:
         """``GET /api/jobs/{id}`` (:class:`NotFound` when unknown)."""
-        return dict(
-            proto.expect(self._json("GET", f"/jobs/{_seg(prompt_id)}"), dict, method="GET", url="/jobs")
-        )
+        return dict(self._expect(f"/jobs/{_seg(prompt_id)}", dict))
 
     # -- work -------------------------------------------------------------------------------------
 
