@@ -14,6 +14,7 @@ import ipaddress
 import json
 import mimetypes
 import os
+import ssl
 import sys
 import time
 import traceback
@@ -143,13 +144,13 @@ class SandboxServer:
         self.hang = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------------------
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> int:
         self.hub.messages = asyncio.Queue()
         self.engine.reset()
         app = self.build_app()
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port, reuse_address=True)
+        site = web.TCPSite(self.runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Coroutine, Mapping
@@ -42,6 +43,8 @@ class Sandbox:
             real snapshot when None.
         token: require ``Authorization: Bearer <token>`` on every request (``/ws`` too).
         basic_auth: ``(user, password)`` to require HTTP basic auth instead / as well.
+        ssl_context: serve ``https://`` and ``wss://`` with this server context (load a certificate
+            chain into it), e.g. to test clients' TLS verification; plain http when None.
 
     Example::
 
@@ -58,8 +61,10 @@ class Sandbox:
         token: str | None = None,
         basic_auth: tuple[str, str] | None = None,
         host: str = "127.0.0.1",
+        ssl_context: ssl.SSLContext | None = None,
     ):
         self.host = host
+        self.ssl_context = ssl_context
         self.port = port
         self._root_arg = root
         self._object_info_arg = object_info
@@ -75,14 +80,16 @@ class Sandbox:
     # -- lifecycle ----------------------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        """``http://host:port`` of the running sandbox."""
+        """``http://host:port`` (``https://`` with an ``ssl_context``) of the running sandbox."""
         if self._server is None:
             raise _not_running()
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://", 1) + "/ws"
+        """The ``/ws`` endpoint: ``ws://`` (``wss://`` with an ``ssl_context``)."""
+        return "ws" + self.url[len("http") :] + "/ws"
 
     def start(self) -> Sandbox:
         """Bind the port and start serving (returns self)."""
@@ -117,7 +124,7 @@ class Sandbox:
 
         server = self._call(make())
         try:
-            self.port = self._call(server.start(self.host, self.port))
+            self.port = self._call(server.start(self.host, self.port, self.ssl_context))
         except BaseException:
             self.stop()  # loop and temporary root go away; the bind error propagates
             raise
@@ -181,7 +188,7 @@ class Sandbox:
         if server is None:
             raise _not_running()
         self._call(server.stop())
-        self.port = self._call(server.start(self.host, self.port))
+        self.port = self._call(server.start(self.host, self.port, self.ssl_context))
 
     def interrupt(self) -> None:
         self._on_loop(lambda s: s.engine.interrupt())
