@@ -1,9 +1,9 @@
 """The synchronous client: :class:`Client` and :class:`Job` (httpx models + websockets.sync).
 
 A thin I/O layer: each method builds a request with :mod:`comfyctl._protocol`, sends it to an httpx
-transport (the test seam; httpx's own ``HTTPTransport`` by default), and parses the answer there; job
-progress is decided by :mod:`comfyctl._jobstate`. The asynchronous twin is :mod:`comfyctl.aio`
-(same names and signatures; neither wraps the other).
+transport (the test seam; :mod:`comfyctl._http`'s keep-alive transport by default), and parses the
+answer there; job progress is decided by :mod:`comfyctl._jobstate`. The asynchronous twin is
+:mod:`comfyctl.aio` (same names and signatures; neither wraps the other).
 
 One WebSocket per client (one client id): events are routed to waiting jobs by prompt id, so many
 jobs can be submitted and waited for in any order without missing a completion.
@@ -105,8 +105,10 @@ def env_proxy(settings: Settings) -> str | None:
 
 
 def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bool) -> Any:
-    """The httpx transport a client builds when none is given: the environment's proxy if one
-    applies, TCP_NODELAY, and no CA loading for a plain-http server (it costs start-up time).
+    """The transport a client builds when none is given: through the environment's proxy (httpx's
+    transport) if one applies; else :class:`~comfyctl._http.KeepAliveTransport` for the sync client
+    and httpx's own with TCP_NODELAY for the async one. No CA loading for a plain-http server (it
+    costs start-up time).
 
     Raises:
         UsageError: the proxy needs a package that is not installed (SOCKS: ``httpx[socks]``).
@@ -114,6 +116,10 @@ def default_transport(kind: Any, settings: Settings, verify: ssl.SSLContext | bo
     proxy = env_proxy(settings)
     if proxy is None and settings.base_url.startswith("http://"):
         verify = False  # no TLS on this connection: skip loading the CA store
+    if proxy is None and kind is httpx.HTTPTransport:
+        from comfyctl._http import KeepAliveTransport
+
+        return KeepAliveTransport(verify)
     try:
         return kind(verify=verify, proxy=proxy, socket_options=NODELAY)
     except ImportError as exc:

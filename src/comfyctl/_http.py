@@ -1,0 +1,202 @@
+"""HTTP/1.1 keep-alive over :mod:`http.client`: the sync client's default transport.
+
+httpx's own ``HTTPTransport`` (httpcore + h11) spends about as much CPU on a request as a local
+ComfyUI spends answering it; for many small jobs that is most of the client's cost
+(bench/bench_client.py). This transport keeps the httpx seam (``httpx.BaseTransport``, httpx's
+request/response models and exception types), so everything above it, and tests that inject another
+transport, see no difference. Proxies from the environment go through httpx's transport instead.
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+__all__ = ["KeepAliveTransport"]
+
+_CHUNK = 1 << 20
+_Key = tuple[str, str, int]
+
+
+class KeepAliveTransport(httpx.BaseTransport):
+    """A pool of idle keep-alive connections per (scheme, host, port), safe across threads.
+
+    An idle connection is reused only if its socket is not readable: a readable idle socket means
+    the server closed it (aiohttp drops idle connections after 75 s) or sent junk. A connection
+    whose response was not read to the end, or that the server marked ``Connection: close``, is
+    closed rather than reused.
+    """
+
+    def __init__(self, verify: ssl.SSLContext | bool = True, *, max_idle: int = 8):
+        self._verify = verify
+        self._tls: ssl.SSLContext | None = None  # built on the first https connection (CA loading is slow)
+        self._max_idle = max_idle
+        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
+        key = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        timeouts = request.extensions.get("timeout") or {}
+        conn = self._checkout(key) or self._connect(key, timeouts.get("connect"), request)
+        sent = False
+        try:
+            assert conn.sock is not None
+            conn.sock.settimeout(timeouts.get("read"))
+            target = url.raw_path.decode("ascii")
+            conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+            chunked = False
+            for name, value in request.headers.raw:  # httpx set Host, Content-Length or Transfer-Encoding
+                conn.putheader(name, value)
+                chunked = chunked or (name.lower() == b"transfer-encoding" and b"chunked" in value.lower())
+            body: Any
+            try:
+                body = request.content or None  # bytes go out with the headers, in one packet
+            except httpx.RequestNotRead:
+                body = request.stream  # multipart uploads and iterators: sent chunk by chunk
+            conn.endheaders(body, encode_chunked=chunked)
+            sent = True
+            resp = conn.getresponse()
+        except ValueError as exc:  # http.client refuses a header name or value
+            conn.close()
+            raise httpx.LocalProtocolError(str(exc), request=request) from exc
+        except TimeoutError as exc:
+            conn.close()
+            timeout = httpx.ReadTimeout if sent else httpx.WriteTimeout
+            raise timeout(str(exc) or "timed out", request=request) from exc
+        except http.client.HTTPException as exc:  # no status line, a bad header, closed before answering
+            conn.close()
+            raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+        except OSError as exc:
+            conn.close()
+            kind = httpx.ReadError if sent else httpx.WriteError
+            raise kind(str(exc) or type(exc).__name__, request=request) from exc
+        return httpx.Response(
+            resp.status,
+            headers=resp.getheaders(),
+            stream=_Body(self, key, conn, resp, request),
+            extensions={
+                "http_version": b"HTTP/1.0" if resp.version == 10 else b"HTTP/1.1",
+                "reason_phrase": resp.reason.encode("ascii", "replace"),
+            },
+        )
+
+    def _connect(
+        self, key: _Key, timeout: float | None, request: httpx.Request
+    ) -> http.client.HTTPConnection:
+        scheme, host, port = key
+        conn: http.client.HTTPConnection
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls_context())
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            conn.connect()
+        except TimeoutError as exc:
+            conn.close()
+            raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from exc
+        except OSError as exc:  # refused, unresolvable, TLS handshake or certificate failure
+            conn.close()
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        assert conn.sock is not None
+        # Small requests go out at once: Nagle would hold a body sent after its headers.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            verify = self._verify
+            if not isinstance(verify, ssl.SSLContext):
+                verify = httpx.create_ssl_context(verify=verify)
+            self._tls = verify
+        return self._tls
+
+    def _checkout(self, key: _Key) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            while idle:
+                conn = idle.pop()
+                if conn.sock is not None and not _readable(conn.sock):
+                    return conn
+                conn.close()
+        return None
+
+    def _checkin(self, key: _Key, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if not self._closed and len(idle) < self._max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns = [conn for idle in self._idle.values() for conn in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+class _Body(httpx.SyncByteStream):
+    """The response body, streamed; the connection returns to the pool once it is read to the end."""
+
+    def __init__(
+        self,
+        pool: KeepAliveTransport,
+        key: _Key,
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        request: httpx.Request,
+    ):
+        self._pool, self._key, self._resp, self._request = pool, key, resp, request
+        self._conn: http.client.HTTPConnection | None = conn
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        resp = self._resp
+        try:
+            while chunk := resp.read(_CHUNK):
+                yield chunk
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out", request=self._request) from exc
+        except http.client.IncompleteRead as exc:
+            raise httpx.RemoteProtocolError(f"the body ended early: {exc}", request=self._request) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
+        if resp.length:  # http.client's read(n) returns a body cut short without a word
+            raise httpx.RemoteProtocolError(
+                f"the body ended early: {resp.length} of its announced bytes missing", request=self._request
+            )
+        self._done = True
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        will_close = self._resp.will_close
+        self._resp.close()
+        if self._done and not will_close:
+            self._pool._checkin(self._key, conn)
+        else:
+            conn.close()  # unread bytes or "Connection: close": never reuse it
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle socket has something to read (for a keep-alive socket: it was closed)."""
+    if hasattr(select, "poll"):  # select() fails for descriptors >= 1024
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # Windows: no poll, and no such limit

@@ -1,0 +1,279 @@
+"""The sync client's keep-alive transport (comfyctl._http) against scripted raw-socket servers.
+
+The sandbox suites run every client flow through it; these pin what only a misbehaving server
+shows: stale idle connections, bodies cut short, ``Connection: close``, garbage, timeouts.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from comfyctl import Client, errors
+from comfyctl._http import KeepAliveTransport
+
+Handler = Callable[[socket.socket, "Server"], None]
+
+
+class Server:
+    """A loopback TCP server running ``handler(conn, server)`` for every connection, on threads."""
+
+    def __init__(self, handler: Handler):
+        self.handler = handler
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.closed = threading.Event()  # set when a handler closed its connection
+        self.release = threading.Event()  # lets a stalling handler go on
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            self.handler(conn, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            self.closed.set()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.sock.close()
+
+
+def read_request(conn: socket.socket) -> tuple[bytes, bytes] | None:
+    """(head, body) of the next request on ``conn`` (Content-Length or chunked), None at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = conn.recv(65536)
+        if not more:
+            return None
+        data += more
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        body = b""
+        while True:
+            while b"\r\n" not in rest:
+                rest += conn.recv(65536)
+            size_line, rest = rest.split(b"\r\n", 1)
+            size = int(size_line, 16)
+            while len(rest) < size + 2:
+                rest += conn.recv(65536)
+            body, rest = body + rest[:size], rest[size + 2 :]
+            if size == 0:
+                return head, body
+    length = 0
+    for line in lower.split(b"\r\n")[1:]:
+        if line.startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    return head, rest
+
+
+def reply(body: bytes = b"{}", extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Handler], Server]]:
+    servers: list[Server] = []
+
+    def start(handler: Handler) -> Server:
+        servers.append(Server(handler))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def get(
+    tx: KeepAliveTransport, url: str, *, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    timeouts = {"connect": timeout, "read": timeout}
+    request = httpx.Request("GET", url, headers=headers, extensions={"timeout": timeouts})
+    response = tx.handle_request(request)
+    try:
+        response.read()
+    finally:
+        response.close()  # as the client's _send does: the connection is pooled or closed here
+    return response
+
+
+def keep_alive(conn: socket.socket, server: Server) -> None:
+    """Answers every request on the connection with the request's path as the body."""
+    while (req := read_request(conn)) is not None:
+        conn.sendall(reply(req[0].split(b" ")[1]))
+
+
+def test_connections_are_kept_alive_and_reused(serve: Callable[[Handler], Server]) -> None:
+    server = serve(keep_alive)
+    tx = KeepAliveTransport()
+    assert [get(tx, f"{server.url}/a/{i}?q=1").content for i in range(5)] == [
+        f"/a/{i}?q=1".encode() for i in range(5)
+    ]
+    assert server.connections == 1
+    tx.close()
+
+
+def test_an_idle_connection_the_server_closed_is_not_reused(serve: Callable[[Handler], Server]) -> None:
+    def one_then_close(conn: socket.socket, server: Server) -> None:
+        read_request(conn)
+        conn.sendall(reply(b"first"))  # says nothing of closing, then closes: an idle timeout
+
+    server = serve(one_then_close)
+    tx = KeepAliveTransport()
+    assert get(tx, server.url).content == b"first"
+    assert server.closed.wait(5)
+    # Without the check before reuse, this request would go to the dead socket and fail.
+    assert get(tx, server.url).content == b"first"
+    assert server.connections == 2
+    tx.close()
+
+
+def test_a_body_not_read_to_the_end_closes_its_connection(serve: Callable[[Handler], Server]) -> None:
+    server = serve(keep_alive)
+    tx = KeepAliveTransport()
+    response = tx.handle_request(httpx.Request("GET", server.url + "/x"))
+    response.close()  # nothing read: the bytes still on the wire would poison the next answer
+    assert get(tx, server.url + "/y").content == b"/y"
+    assert server.connections == 2
+    tx.close()
+
+
+def test_connection_close_answers_are_not_reused(serve: Callable[[Handler], Server]) -> None:
+    def closing(conn: socket.socket, server: Server) -> None:
+        while (req := read_request(conn)) is not None:
+            conn.sendall(reply(req[0].split(b" ")[1], b"Connection: close\r\n"))
+
+    server = serve(closing)
+    tx = KeepAliveTransport()
+    assert [get(tx, server.url + p).content for p in ("/1", "/2")] == [b"/1", b"/2"]
+    assert server.connections == 2
+    tx.close()
+
+
+def test_request_bodies_of_known_and_unknown_length_arrive_whole(serve: Callable[[Handler], Server]) -> None:
+    def echo(conn: socket.socket, server: Server) -> None:
+        while (req := read_request(conn)) is not None:
+            conn.sendall(reply(req[1]))
+
+    server = serve(echo)
+    tx = KeepAliveTransport()
+    blob = bytes(range(256)) * 1000
+    sized = tx.handle_request(httpx.Request("POST", server.url, content=blob))
+    assert sized.read() == blob
+    streamed = tx.handle_request(httpx.Request("POST", server.url, content=iter([blob[:7], b"", blob[7:]])))
+    assert streamed.read() == blob  # sent chunked (length unknown), the empty piece skipped
+    assert server.connections == 1
+    tx.close()
+
+
+def test_a_body_cut_short_is_a_protocol_error_and_the_connection_is_dropped(
+    serve: Callable[[Handler], Server],
+) -> None:
+    def short(conn: socket.socket, server: Server) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+
+    server = serve(short)
+    tx = KeepAliveTransport()
+    with pytest.raises(httpx.RemoteProtocolError, match="ended early"):
+        get(tx, server.url)
+    with pytest.raises(httpx.RemoteProtocolError):
+        get(tx, server.url)
+    assert server.connections == 2
+    tx.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"", b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\n" + b"X-Long: " + b"a" * 70000 + b"\r\n\r\n"],
+    ids=["closed-without-answer", "no-status-line", "header-too-long"],
+)
+def test_broken_answers_are_remote_protocol_errors(serve: Callable[[Handler], Server], answer: bytes) -> None:
+    def broken(conn: socket.socket, server: Server) -> None:
+        read_request(conn)
+        conn.sendall(answer)
+
+    server = serve(broken)
+    with pytest.raises(httpx.RemoteProtocolError):
+        get(KeepAliveTransport(), server.url)
+
+
+def test_silence_is_a_read_timeout_and_the_client_says_so(serve: Callable[[Handler], Server]) -> None:
+    def stall(conn: socket.socket, server: Server) -> None:
+        read_request(conn)
+        server.release.wait(10)
+
+    server = serve(stall)
+    with pytest.raises(httpx.ReadTimeout):
+        get(KeepAliveTransport(), server.url, timeout=0.2)
+    with Client(server.url, timeout=0.2) as client, pytest.raises(errors.RequestTimeout):
+        client._request("POST", "/interrupt", retry=False)
+
+
+def test_nothing_listening_is_a_connect_error_and_the_client_says_unreachable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(httpx.ConnectError):
+        get(KeepAliveTransport(), url)
+    with Client(url) as client, pytest.raises(errors.ServerUnreachable):
+        client.queue()
+
+
+def test_an_illegal_header_value_is_refused_before_sending(serve: Callable[[Handler], Server]) -> None:
+    server = serve(keep_alive)
+    with pytest.raises(httpx.LocalProtocolError):
+        get(KeepAliveTransport(), server.url, headers={"X-Bad": "a\r\nInjected: 1"})
+
+
+def test_many_threads_share_the_pool(serve: Callable[[Handler], Server]) -> None:
+    server = serve(keep_alive)
+    tx = KeepAliveTransport(max_idle=4)
+    got: list[bytes] = []
+
+    def work(n: int) -> None:
+        for i in range(20):
+            got.append(get(tx, f"{server.url}/{n}/{i}").content)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(f"/{n}/{i}".encode() for n in range(8) for i in range(20))
+    assert server.connections < 8 * 20  # connections were reused
+    before = server.connections
+    tx.close()  # idle connections closed, none kept: the next request opens a new one
+    assert get(tx, server.url + "/after").content == b"/after"
+    assert server.connections == before + 1
+
+
+def test_the_client_uses_it_by_default_and_httpx_behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from comfyctl.client import default_transport
+    from comfyctl.settings import Settings
+
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.resolve("http://127.0.0.1:9")
+    assert isinstance(default_transport(httpx.HTTPTransport, settings, False), KeepAliveTransport)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    assert type(default_transport(httpx.HTTPTransport, settings, False)) is httpx.HTTPTransport
