@@ -177,8 +177,9 @@ async def test_https_to_a_plain_http_server_says_so(kind: str, call_name: str, s
 async def test_http_to_a_tls_server_is_a_clear_error(kind: str, ca_server: Sandbox) -> None:
     url = ca_server.url.replace("https://", "http://", 1)
     err = await failure(kind, url, token=SECRET)
-    # Today a TransportError ("the connection failed", exit 3): the TLS server drops the plain request.
-    assert err.exit_code != 0 and err.message and err.hint
+    # The TLS server drops the plain request unanswered: a TransportError whose hint names https://.
+    assert isinstance(err, errors.TransportError) and err.exit_code == 3
+    assert "https://" in err.hint
     assert SECRET not in json.dumps(err.to_dict())
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
-import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -50,6 +49,7 @@ from comfyctl.client import (
     upload_form,
     view_target,
     ws_failure,
+    ws_ssl_context,
 )
 from comfyctl.errors import (
     ComfyError,
@@ -276,8 +276,7 @@ class AsyncClient:
 
         kw: dict[str, Any] = {}
         if url.startswith("wss:"):
-            tls = ssl_context(self.settings.verify)
-            kw["ssl"] = tls if isinstance(tls, ssl.SSLContext) else True
+            kw["ssl"] = ws_ssl_context(self.settings.verify)
         # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
         return await connect(
             url,

@@ -91,6 +91,13 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
         raise UsageError(f"cannot load the CA bundle {verify!r}: {exc}") from exc
 
 
+def ws_ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """The WebSocket's TLS context: the same trust store as HTTP's (httpx: certifi, or
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``), so https and wss never disagree about a certificate."""
+    tls = ssl_context(verify)
+    return tls if isinstance(tls, ssl.SSLContext) else httpx.create_ssl_context()
+
+
 def env_proxy(settings: Settings) -> str | None:
     """The proxy the environment (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY) names for this server."""
     import urllib.request
@@ -183,10 +190,11 @@ def transport_error(exc: Exception, method: str, url: str, timeout: float, setti
         else:
             hint = f"start ComfyUI, or pass the right URL (now {settings.url})"
         return ServerUnreachable(f"ComfyUI is not reachable at {settings.url}: {text}", hint=hint)
-    return TransportError(
-        f"{method} {url}: the connection failed: {text}",
-        hint="the server or a proxy dropped the connection; retry",
-    )
+    hint = "the server or a proxy dropped the connection; retry"
+    if settings.base_url.startswith("http://"):
+        # A TLS server (ComfyUI started with --tls-*) closes a plain-HTTP connection unanswered.
+        hint += f", or use https:// if the server speaks TLS (now {settings.url})"
+    return TransportError(f"{method} {url}: the connection failed: {text}", hint=hint)
 
 
 def file_arg(file: str | Path | bytes | BinaryIO, filename: str | None) -> tuple[str, Any]:
@@ -609,8 +617,7 @@ class Client:
 
         kw: dict[str, Any] = {}
         if url.startswith("wss:"):
-            tls = ssl_context(self.settings.verify)
-            kw["ssl"] = tls if isinstance(tls, ssl.SSLContext) else None
+            kw["ssl"] = ws_ssl_context(self.settings.verify)
         # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
         # Entered like a context manager (websockets >= 17.1 warns on a bare connect()); close() ends it.
         return connect(
