@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from comfyctl import errors
+from comfyctl import Client, errors
 from comfyctl.events import Executing, Progress
 from comfyctl.testing import Sandbox
 from test_cli_support import assert_error, invoke
@@ -240,3 +240,42 @@ def test_sandbox_with_tls_serves_wss(ca_server: Sandbox) -> None:
     with connect(ca_server.ws_url + "?clientId=me", ssl=trusting, additional_headers=auth) as ws:
         first = json.loads(ws.recv(timeout=10))
     assert first["type"] == "status" and first["data"]["sid"] == "me"
+
+
+# -- a refused handshake is final -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrong", ["certificate", "scheme"])
+def test_a_refused_handshake_is_not_retried(wrong: str, ca_server: Sandbox, sandbox: Sandbox) -> None:
+    import httpx
+
+    from comfyctl._http import KeepAliveTransport
+
+    class Counting(KeepAliveTransport):
+        calls = 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            Counting.calls += 1
+            return super().handle_request(request)
+
+    # Untrusted certificate, or TLS spoken to a plain-HTTP port: a retry meets the same answer.
+    url = ca_server.url if wrong == "certificate" else sandbox.url.replace("http://", "https://", 1)
+    with Client(url, token=SECRET, transport=Counting()) as client, pytest.raises(errors.ServerUnreachable):
+        client.queue()  # a GET: retried after connection errors, settings.retries == 2
+    assert Counting.calls == 1
+
+
+def test_retry_decisions_for_transport_errors() -> None:
+    import httpx
+
+    from comfyctl.client import error_retry_delay
+
+    def delay(exc: httpx.HTTPError, idempotent: bool = True) -> float | None:
+        return error_retry_delay(exc, 0, last=False, idempotent=idempotent)
+
+    assert delay(httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] self-signed certificate")) is None
+    assert delay(httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number")) is None
+    assert delay(httpx.ConnectError("[Errno 111] Connection refused"), idempotent=False) is not None
+    assert delay(httpx.ReadError("reset"), idempotent=True) is not None
+    assert delay(httpx.ReadError("reset"), idempotent=False) is None  # may have reached the server
+    assert delay(httpx.ReadTimeout("slow"), idempotent=True) is None  # no second load on a slow server

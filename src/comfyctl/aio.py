@@ -40,6 +40,7 @@ from comfyctl.client import (
     SocketLost,
     closed_error,
     default_transport,
+    error_retry_delay,
     file_arg,
     missing_original,
     original_params,
@@ -310,13 +311,7 @@ class AsyncClient:
                     method, route, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kw
                 )
             except httpx.HTTPError as exc:
-                delay = proto.error_retry_delay(
-                    attempt,
-                    last=last,
-                    idempotent=idempotent,
-                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
-                    read_timeout=isinstance(exc, httpx.ReadTimeout),
-                )
+                delay = error_retry_delay(exc, attempt, last=last, idempotent=idempotent)
                 if delay is not None:
                     await asyncio.sleep(delay)
                     continue
@@ -685,13 +680,9 @@ class AsyncClient:
                         raise
                     return sink.commit()
             except httpx.HTTPError as exc:
-                delay = proto.error_retry_delay(
-                    attempt,
-                    last=last,
-                    idempotent=False,  # only a connection that never opened: a body cut off is not re-fetched
-                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
-                    read_timeout=isinstance(exc, httpx.ReadTimeout),
-                )
+                delay = error_retry_delay(
+                    exc, attempt, last=last, idempotent=False
+                )  # only a connection that never opened: a body cut off is not re-fetched
                 if delay is not None:
                     await asyncio.sleep(delay)
                     continue

@@ -170,6 +170,32 @@ def ws_failure(exc: BaseException) -> SocketFailure | None:
     return None
 
 
+def _tls_refused(exc: Exception) -> str | None:
+    """Why a TLS handshake failed for good ("version": TLS spoken to a plain-HTTP port; "certificate":
+    not trusted), or None: a retry would meet the same server and the same certificate."""
+    if not isinstance(exc, httpx.ConnectError):
+        return None
+    upper = str(exc).upper()
+    if "WRONG_VERSION_NUMBER" in upper or "RECORD LAYER" in upper:
+        return "version"
+    if "CERTIFICATE" in upper or "SSL" in upper:
+        return "certificate"
+    return None
+
+
+def error_retry_delay(exc: httpx.HTTPError, attempt: int, *, last: bool, idempotent: bool) -> float | None:
+    """:func:`comfyctl._protocol.error_retry_delay` for an httpx error (a refused handshake is final)."""
+    if _tls_refused(exc):
+        return None
+    return proto.error_retry_delay(
+        attempt,
+        last=last,
+        idempotent=idempotent,
+        sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
+        read_timeout=isinstance(exc, httpx.ReadTimeout),
+    )
+
+
 def transport_error(exc: Exception, method: str, url: str, timeout: float, settings: Settings) -> ComfyError:
     """Map an httpx exception to our tree (the message is redacted)."""
     text = settings.redact(str(exc) or type(exc).__name__)
@@ -181,11 +207,11 @@ def transport_error(exc: Exception, method: str, url: str, timeout: float, setti
             )
         return RequestTimeout(f"{method} {url}: no answer within {timeout:g} s")
     if isinstance(exc, httpx.ConnectError):
-        upper = text.upper()
-        if "WRONG_VERSION_NUMBER" in upper or "RECORD LAYER" in upper:
+        refused = _tls_refused(exc)
+        if refused == "version":
             # TLS spoken to a plain-HTTP port (ComfyUI serves http unless started with --tls-*)
             hint = f"the server speaks plain HTTP: use http:// instead of https:// (now {settings.url})"
-        elif "CERTIFICATE" in upper or "SSL" in upper:
+        elif refused == "certificate":
             hint = "check the certificate: COMFYUI_CA_BUNDLE, or COMFYUI_VERIFY=0 if self-signed"
         else:
             hint = f"start ComfyUI, or pass the right URL (now {settings.url})"
@@ -653,13 +679,7 @@ class Client:
             try:
                 resp = self._send(method, route, timeout=timeout, **kw)
             except httpx.HTTPError as exc:
-                delay = proto.error_retry_delay(
-                    attempt,
-                    last=last,
-                    idempotent=idempotent,
-                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
-                    read_timeout=isinstance(exc, httpx.ReadTimeout),
-                )
+                delay = error_retry_delay(exc, attempt, last=last, idempotent=idempotent)
                 if delay is not None:
                     time.sleep(delay)
                     continue
@@ -1045,13 +1065,9 @@ class Client:
                 finally:
                     resp.close()
             except httpx.HTTPError as exc:
-                delay = proto.error_retry_delay(
-                    attempt,
-                    last=last,
-                    idempotent=False,  # only a connection that never opened: a body cut off is not re-fetched
-                    sent=not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
-                    read_timeout=isinstance(exc, httpx.ReadTimeout),
-                )
+                delay = error_retry_delay(
+                    exc, attempt, last=last, idempotent=False
+                )  # only a connection that never opened: a body cut off is not re-fetched
                 if delay is not None:
                     time.sleep(delay)
                     continue
