@@ -6,9 +6,11 @@ shows: stale idle connections, bodies cut short, ``Connection: close``, garbage,
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -277,3 +279,124 @@ def test_the_client_uses_it_by_default_and_httpx_behind_a_proxy(monkeypatch: pyt
     assert isinstance(default_transport(httpx.HTTPTransport, settings, False), KeepAliveTransport)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
     assert type(default_transport(httpx.HTTPTransport, settings, False)) is httpx.HTTPTransport
+
+
+def scripted(*answers: bytes) -> Handler:
+    """Answers the n-th request on a connection with ``answers[n]``; closes after the last one."""
+
+    def handler(conn: socket.socket, server: Server) -> None:
+        for answer in answers:
+            if read_request(conn) is None:
+                return
+            conn.sendall(answer)
+
+    return handler
+
+
+def outcome(tx: httpx.BaseTransport, url: str, methods: list[str]) -> list[object]:
+    """What a caller sees of each request: status, version, headers, decoded body (or the error)."""
+    seen: list[object] = []
+    for method in methods:
+        request = httpx.Request(method, url, extensions={"timeout": {"connect": 5.0, "read": 5.0}})
+        try:
+            response = tx.handle_request(request)
+            try:
+                body = response.read()
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            seen.append(type(exc))
+            continue
+        version = response.extensions["http_version"]
+        seen.append((response.status_code, version, response.headers.multi_items(), body))
+    tx.close()
+    return seen
+
+
+_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+_GZIP = gzip.compress(b"aa" * 50, mtime=0)
+_CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"
+)
+# aiohttp (so ComfyUI) sends header values as UTF-8: /view's Content-Disposition names the file.
+_UTF8 = 'HTTP/1.1 200 OK\r\nContent-Disposition: filename="画像 ü.png"\r\nContent-Length: 0\r\n\r\n'.encode()
+CASES = {
+    "head": ([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", _OK], ["HEAD", "GET"]),
+    "204-304": (
+        [b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n", _OK],
+        ["GET"] * 3,
+    ),
+    "http-1.0": ([b"HTTP/1.0 200 OK\r\n\r\nuntil the end"], ["GET", "GET"]),
+    "connection-close": ([b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"], ["GET", "GET"]),
+    "chunked": ([_CHUNKED, _OK], ["GET"] * 2),
+    "100-continue": ([b"HTTP/1.1 100 Continue\r\n\r\n" + _OK, _OK], ["POST", "GET"]),
+    "set-cookie": (
+        [b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"],
+        ["GET"],
+    ),
+    "gzip": (
+        [b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(_GZIP), _GZIP)],
+        ["GET"],
+    ),
+    "utf-8-header": ([_UTF8], ["GET"]),
+    "latin-1-header": ([b"HTTP/1.1 200 OK\r\nX-Latin: caf\xe9\r\nContent-Length: 0\r\n\r\n"], ["GET"]),
+}
+
+
+@pytest.mark.parametrize(("answers", "methods"), CASES.values(), ids=CASES.keys())
+def test_answers_reach_the_caller_exactly_as_through_httpx_own_transport(
+    serve: Callable[[Handler], Server], answers: list[bytes], methods: list[str]
+) -> None:
+    ours, theirs = serve(scripted(*answers)), serve(scripted(*answers))
+    assert outcome(KeepAliveTransport(), ours.url, methods) == outcome(
+        httpx.HTTPTransport(), theirs.url, methods
+    )
+    assert ours.connections == theirs.connections  # the same keep-alive decisions
+
+
+def test_a_download_of_a_file_with_a_non_ascii_name_works(tmp_path: Path) -> None:
+    from comfyctl.testing import Sandbox
+
+    with Sandbox(root=tmp_path / "sb") as sb:
+        (sb.input_dir / "猫 ü.png").write_bytes(b"\x89PNG fake")
+        with Client(sb.url) as client:
+            assert client.view("猫 ü.png", type="input") == b"\x89PNG fake"
+            assert client.view_to("猫 ü.png", tmp_path / "dl", type="input").read_bytes() == b"\x89PNG fake"
+
+
+def test_an_error_from_the_request_body_closes_the_connection(serve: Callable[[Handler], Server]) -> None:
+    def drain(conn: socket.socket, server: Server) -> None:
+        while conn.recv(65536):
+            pass
+
+    def body() -> Iterator[bytes]:
+        yield b"first piece"
+        raise RuntimeError("the file went away")
+
+    server = serve(drain)
+    tx = KeepAliveTransport()
+    with pytest.raises(RuntimeError, match="went away"):
+        tx.handle_request(httpx.Request("POST", server.url, content=body()))
+    assert server.closed.wait(5)  # closed now, not left to the garbage collector (a ResourceWarning)
+    tx.close()
+
+
+def test_an_answer_sent_before_the_whole_body_was_read_is_returned(
+    serve: Callable[[Handler], Server],
+) -> None:
+    """A server refusing a big upload (413, or a proxy's 401) answers and closes without reading it;
+    httpx's transport reads that answer, so the client can say why instead of "connection failed"."""
+
+    def refuse(conn: socket.socket, server: Server) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!"
+        )
+
+    server = serve(refuse)
+    request = httpx.Request("POST", server.url, content=b"x" * (32 << 20))
+    response = KeepAliveTransport().handle_request(request)
+    assert (response.status_code, response.read()) == (413, b"too big!")
+    response.close()

@@ -65,7 +65,10 @@ class KeepAliveTransport(httpx.BaseTransport):
                 body = request.content or None  # bytes go out with the headers, in one packet
             except httpx.RequestNotRead:
                 body = request.stream  # multipart uploads and iterators: sent chunk by chunk
-            conn.endheaders(body, encode_chunked=chunked)
+            try:
+                conn.endheaders(body, encode_chunked=chunked)
+            except ConnectionError:
+                pass  # like httpcore: read what a server refusing the body (413, 401) answered before closing
             sent = True
             resp = conn.getresponse()
         except ValueError as exc:  # http.client refuses a header name or value
@@ -82,9 +85,14 @@ class KeepAliveTransport(httpx.BaseTransport):
             conn.close()
             kind = httpx.ReadError if sent else httpx.WriteError
             raise kind(str(exc) or type(exc).__name__, request=request) from exc
+        except BaseException:  # e.g. from the request body's iterator: close now, not at garbage collection
+            conn.close()
+            raise
         return httpx.Response(
             resp.status,
-            headers=resp.getheaders(),
+            # The header bytes as sent (http.client decoded them as latin-1): httpx decodes them as UTF-8 if
+            # they are (aiohttp sends UTF-8, e.g. /view's file name), and would refuse non-ASCII str.
+            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in resp.getheaders()],
             stream=_Body(self, key, conn, resp, request),
             extensions={
                 "http_version": b"HTTP/1.0" if resp.version == 10 else b"HTTP/1.1",
