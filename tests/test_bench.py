@@ -1,0 +1,46 @@
+"""The benchmarks in bench/ still run and print their ratios (a bench that rots shows nothing).
+
+Tiny sizes: this checks that each one works end to end, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+RATIO = r"(\d+\.\d+)x"
+
+
+def run(script: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=240
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_bench_client_prints_every_acceptance_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMFYUI_URL", raising=False)  # its own sandbox, never a real server
+    text = run("bench_client.py", "--jobs", "2", "--batch", "4", "--rounds", "2", "--size-mb", "8")
+    assert "server: sandbox" in text
+    assert re.search(rf"latency, 2 sequential jobs .* ratio {RATIO} \(target <= 1.10x\)", text), text
+    rounds = re.search(
+        rf"throughput, 4 jobs together, 2 paired rounds: .* median {RATIO} .*rounds ([\d. ]+)\)", text
+    )
+    assert rounds and len(rounds.group(2).split()) == 2, text
+    mem = re.search(
+        r"memory, 8 MB download .*: raw ([\d.]+) MB, comfyctl ([\d.]+) MB .*control.*: ([\d.]+) MB", text
+    )
+    assert mem, text
+    assert float(mem.group(2)) < 64  # streamed, while the control that buffers the file is seen growing
+    assert float(mem.group(3)) > float(mem.group(2))
+
+
+@pytest.mark.parametrize("script", ["bench_startup.py", "bench_workflow.py"])
+def test_other_benches_run(script: str) -> None:
+    assert re.search(RATIO, run(script, "--rounds", "1")), script
