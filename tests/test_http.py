@@ -330,6 +330,10 @@ CASES = {
     "connection-close": ([b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"], ["GET", "GET"]),
     "chunked": ([_CHUNKED, _OK], ["GET"] * 2),
     "100-continue": ([b"HTTP/1.1 100 Continue\r\n\r\n" + _OK, _OK], ["POST", "GET"]),
+    "102-103": (
+        [b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + _OK, _OK],
+        ["GET"] * 2,
+    ),
     "set-cookie": (
         [b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"],
         ["GET"],
@@ -400,3 +404,58 @@ def test_an_answer_sent_before_the_whole_body_was_read_is_returned(
     response = KeepAliveTransport().handle_request(request)
     assert (response.status_code, response.read()) == (413, b"too big!")
     response.close()
+
+
+def test_a_connection_not_accepted_in_time_is_a_connect_timeout_so_a_post_is_retried() -> None:
+    import dataclasses
+
+    from comfyctl.settings import Settings
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # Linux: one pending connection, and further handshakes go unanswered
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with socket.create_connection(listener.getsockname()):
+            with pytest.raises(httpx.ConnectTimeout):  # "nothing was sent": the client may repeat any request
+                get(KeepAliveTransport(), url, timeout=0.2)
+            settings = dataclasses.replace(Settings.resolve(url, timeout=0.2), retries=0)
+            with Client(settings=settings) as client, pytest.raises(errors.ServerUnreachable):
+                client._request("POST", "/interrupt", retry=False)
+
+
+def test_a_response_in_flight_when_the_pool_closes_is_closed_not_pooled(
+    serve: Callable[[Handler], Server],
+) -> None:
+    big = b"x" * (3 << 20)
+    server = serve(scripted(reply(big), reply(big)))
+    tx = KeepAliveTransport()
+    done = tx.handle_request(httpx.Request("GET", server.url))
+    partial = tx.handle_request(httpx.Request("GET", server.url))
+    assert next(partial.iter_raw(1000)) == b"x" * 1000  # a download abandoned part-way
+    partial.close()
+    tx.close()
+    assert done.read() == big  # still readable after close(); its connection is closed, not pooled
+    done.close()
+    assert not any(tx._idle.values())
+    assert server.connections == 2
+
+
+def test_ipv6_literal_hosts() -> None:
+    with socket.create_server(("::1", 0), family=socket.AF_INET6) as listener:
+        url = f"http://[::1]:{listener.getsockname()[1]}/v6"
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                while (req := read_request(conn)) is not None:
+                    conn.sendall(reply(req[0].split(b" ")[1]))
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        tx = KeepAliveTransport()
+        request = httpx.Request("GET", url)
+        assert request.headers["host"] == f"[::1]:{listener.getsockname()[1]}"
+        assert [get(tx, url).content for _ in range(2)] == [b"/v6", b"/v6"]  # one connection, kept
+        tx.close()
+        thread.join(5)
+        assert not thread.is_alive()

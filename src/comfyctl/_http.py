@@ -62,7 +62,7 @@ class KeepAliveTransport(httpx.BaseTransport):
                 chunked = chunked or (name.lower() == b"transfer-encoding" and b"chunked" in value.lower())
             body: Any
             try:
-                body = request.content or None  # bytes go out with the headers, in one packet
+                body = request.content or None  # bytes: one send after the headers' send
             except httpx.RequestNotRead:
                 body = request.stream  # multipart uploads and iterators: sent chunk by chunk
             try:
@@ -109,6 +109,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls_context())
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.response_class = _Response
         try:
             conn.connect()
         except TimeoutError as exc:
@@ -155,6 +156,18 @@ class KeepAliveTransport(httpx.BaseTransport):
             self._idle.clear()
         for conn in conns:
             conn.close()
+
+
+class _Response(http.client.HTTPResponse):
+    """Skips every interim answer (102 Processing, 103 Early Hints) as httpcore does: http.client
+    skips only 100 Continue and would hand a 103 over as the answer."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
+        while 101 < status[1] < 200:
+            http.client.parse_headers(self.fp)  # the interim answer's headers
+            status = super()._read_status()  # type: ignore[misc]
+        return status
 
 
 class _Body(httpx.SyncByteStream):
