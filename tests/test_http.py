@@ -459,3 +459,26 @@ def test_ipv6_literal_hosts() -> None:
         tx.close()
         thread.join(5)
         assert not thread.is_alive()
+
+
+def test_idle_connections_expire_well_before_the_server_would_close_them(
+    serve: Callable[[Handler], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reused for 5 s idle (httpx's default), not up to aiohttp's 75 s idle timeout, where a request
+    can cross the server closing the connection and fail after being sent (so not retried)."""
+    import types
+
+    from comfyctl import _http
+
+    clock = types.SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(_http, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
+    server = serve(keep_alive)
+    tx = KeepAliveTransport()
+    get(tx, server.url)
+    clock.now += 4.5
+    get(tx, server.url)
+    assert server.connections == 1
+    clock.now += 60
+    assert get(tx, server.url + "/late").content == b"/late"
+    assert server.connections == 2
+    tx.close()

@@ -14,6 +14,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,17 +29,22 @@ _Key = tuple[str, str, int]
 class KeepAliveTransport(httpx.BaseTransport):
     """A pool of idle keep-alive connections per (scheme, host, port), safe across threads.
 
-    An idle connection is reused only if its socket is not readable: a readable idle socket means
-    the server closed it (aiohttp drops idle connections after 75 s) or sent junk. A connection
-    whose response was not read to the end, or that the server marked ``Connection: close``, is
-    closed rather than reused.
+    An idle connection is reused only if its socket is not readable (a readable idle socket means
+    the server closed it or sent junk), and only for ``keepalive_expiry`` seconds, httpx's default:
+    well inside a server's own idle timeout (aiohttp's is 75 s), so a request never races the server
+    closing the connection (it would fail after being sent: not retried), and a connection a NAT
+    dropped without a word is not trusted for long. A connection whose response was not read to the
+    end, or that the server marked ``Connection: close``, is closed rather than reused.
     """
 
-    def __init__(self, verify: ssl.SSLContext | bool = True, *, max_idle: int = 8):
+    def __init__(
+        self, verify: ssl.SSLContext | bool = True, *, max_idle: int = 8, keepalive_expiry: float = 5.0
+    ):
         self._verify = verify
         self._tls: ssl.SSLContext | None = None  # built on the first https connection (CA loading is slow)
         self._max_idle = max_idle
-        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
+        self._expiry = keepalive_expiry
+        self._idle: dict[_Key, list[tuple[float, http.client.HTTPConnection]]] = {}  # (idle since, conn)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -135,8 +141,9 @@ class KeepAliveTransport(httpx.BaseTransport):
         with self._lock:
             idle = self._idle.get(key)
             while idle:
-                conn = idle.pop()
-                if conn.sock is not None and not _readable(conn.sock):
+                since, conn = idle.pop()
+                fresh = time.monotonic() - since < self._expiry
+                if fresh and conn.sock is not None and not _readable(conn.sock):
                     return conn
                 conn.close()
         return None
@@ -145,14 +152,14 @@ class KeepAliveTransport(httpx.BaseTransport):
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if not self._closed and len(idle) < self._max_idle:
-                idle.append(conn)
+                idle.append((time.monotonic(), conn))
                 return
         conn.close()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            conns = [conn for idle in self._idle.values() for conn in idle]
+            conns = [conn for idle in self._idle.values() for _, conn in idle]
             self._idle.clear()
         for conn in conns:
             conn.close()
