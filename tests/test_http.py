@@ -482,3 +482,19 @@ def test_idle_connections_expire_well_before_the_server_would_close_them(
     assert get(tx, server.url + "/late").content == b"/late"
     assert server.connections == 2
     tx.close()
+
+
+def test_an_international_host_name_is_resolved_as_httpx_encodes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx puts the IDNA 2008 name in the Host header; Python's own codec (IDNA 2003, used for a
+    str host) maps "straße" to "strasse": another domain, and the certificate checked for it."""
+    dialled: list[tuple[str, int]] = []
+
+    def refuse(address: tuple[str, int], *args: object, **kw: object) -> socket.socket:
+        dialled.append(address)
+        raise ConnectionRefusedError("nothing dialled in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    request = httpx.Request("GET", "http://straße.example:8188/")
+    with pytest.raises(httpx.ConnectError):
+        KeepAliveTransport().handle_request(request)
+    assert dialled == [(request.headers["host"].split(":")[0], 8188)] == [("xn--strae-oqa.example", 8188)]

@@ -53,7 +53,8 @@ class KeepAliveTransport(httpx.BaseTransport):
         scheme = url.scheme
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
-        key = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        # raw_host: the IDNA 2008 name httpx put in Host (a str host would be resolved with IDNA 2003)
+        key = (scheme, url.raw_host.decode("ascii"), url.port or (443 if scheme == "https" else 80))
         timeouts = request.extensions.get("timeout") or {}
         conn = self._checkout(key) or self._connect(key, timeouts.get("connect"), request)
         sent = False
