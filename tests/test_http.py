@@ -329,6 +329,14 @@ CASES = {
     "http-1.0": ([b"HTTP/1.0 200 OK\r\n\r\nuntil the end"], ["GET", "GET"]),
     "connection-close": ([b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"], ["GET", "GET"]),
     "chunked": ([_CHUNKED, _OK], ["GET"] * 2),
+    "204-304-chunked": (  # forbidden framing (RFC 9110), sent by broken servers
+        [
+            b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 304 No\r\nTransfer-Encoding: chunked\r\n\r\n",
+            _OK,
+        ],
+        ["GET"] * 3,
+    ),
     "100-continue": ([b"HTTP/1.1 100 Continue\r\n\r\n" + _OK, _OK], ["POST", "GET"]),
     "102-103": (
         [b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + _OK, _OK],

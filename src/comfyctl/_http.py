@@ -167,8 +167,14 @@ class KeepAliveTransport(httpx.BaseTransport):
 
 
 class _Response(http.client.HTTPResponse):
-    """Skips every interim answer (102 Processing, 103 Early Hints) as httpcore does: http.client
-    skips only 100 Continue and would hand a 103 over as the answer."""
+    """http.client's answer, read like httpcore: every interim answer skipped (http.client skips only
+    100 Continue and would hand a 103 Early Hints over as the answer), and no body looked for after
+    a 204/304 that says "Transfer-Encoding: chunked" (http.client would wait for chunks)."""
+
+    def begin(self) -> None:
+        super().begin()
+        if self.length == 0:  # 204, 304 or HEAD: http.client keeps length 0 only with no body
+            self.chunked = False
 
     def _read_status(self) -> tuple[str, int, str]:
         status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
