@@ -403,15 +403,19 @@ def test_an_answer_sent_before_the_whole_body_was_read_is_returned(
         data = b""
         while b"\r\n\r\n" not in data:
             data += conn.recv(65536)
-        conn.sendall(
-            b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!"
-        )
+        conn.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\n\r\ntoo big!")
 
     server = serve(refuse)
+    tx = KeepAliveTransport()
     request = httpx.Request("POST", server.url, content=b"x" * (32 << 20))
-    response = KeepAliveTransport().handle_request(request)
+    response = tx.handle_request(request)
     assert (response.status_code, response.read()) == (413, b"too big!")
     response.close()
+    assert get(tx, server.url).status_code == 413  # on a new connection: the cut one is not reused
+    assert server.connections == 2
+    tx.close()
+    with Client(server.url) as client, pytest.raises(errors.RequestTooLarge):
+        client.upload(b"x" * (32 << 20), filename="big.png")  # not "the connection failed"
 
 
 def test_a_connection_not_accepted_in_time_is_a_connect_timeout_so_a_post_is_retried() -> None:
