@@ -173,7 +173,7 @@ class _Response(http.client.HTTPResponse):
 
     def begin(self) -> None:
         super().begin()
-        if self.length == 0:  # 204, 304 or HEAD: http.client keeps length 0 only with no body
+        if self.length == 0:  # with chunked set, only a bodiless answer (204, 304, HEAD) has length 0
             self.chunked = False
 
     def _read_status(self) -> tuple[str, int, str]:
