@@ -510,3 +510,25 @@ def test_an_international_host_name_is_resolved_as_httpx_encodes_it(monkeypatch:
     with pytest.raises(httpx.ConnectError):
         KeepAliveTransport().handle_request(request)
     assert dialled == [(request.headers["host"].split(":")[0], 8188)] == [("xn--strae-oqa.example", 8188)]
+
+
+def test_the_idle_check_works_for_descriptors_above_1024() -> None:
+    """select() refuses descriptors >= 1024 (FD_SETSIZE): a busy process must still reuse safely."""
+    import os
+    import resource
+
+    from comfyctl._http import _readable
+
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if limits[0] != resource.RLIM_INFINITY and limits[0] <= 1500:  # often 1024 by default
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2048, limits[1]))
+    try:
+        ours, peer = socket.socketpair()
+        high = os.dup2(ours.fileno(), 1500)
+        ours.close()
+        with socket.socket(fileno=high) as sock, peer:
+            assert not _readable(sock)
+            peer.close()  # the server side goes away: the idle socket reads EOF
+            assert _readable(sock)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
