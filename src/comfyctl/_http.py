@@ -74,8 +74,10 @@ class KeepAliveTransport(httpx.BaseTransport):
                 body = request.stream  # multipart uploads and iterators: sent chunk by chunk
             try:
                 conn.endheaders(body, encode_chunked=chunked)
-            except ConnectionError:
-                pass  # like httpcore: read what a server refusing the body (413, 401) answered before closing
+            except (ConnectionError, ssl.SSLError):  # reset, broken pipe; over TLS: SSLEOFError
+                # Like httpcore: read what a server refusing the body (413, 401) answered before closing
+                # (over TLS that works only if OpenSSL still reads after the failed write: timing).
+                pass
             sent = True
             resp = conn.getresponse()
         except ValueError as exc:  # http.client refuses a header name or value
