@@ -3,14 +3,14 @@
 Runs on the same server, interleaved, and prints ratios (issue 3 acceptance):
 
 * latency: 50 sequential small jobs (submit → completion → history); median per job, target <= 1.10x raw;
-* throughput: 200 jobs submitted together, then all waited for; the median over 9 paired rounds
+* throughput: 200 jobs submitted together, then all waited for; the median over 15 paired rounds
   (alternating order) of raw time / comfyctl time, target >= 0.95x;
 * memory: peak RSS growth while downloading a 200 MB output, in a fresh process per client;
   target flat, under 64 MB above the process's baseline.
 
 The server is a sandbox in its own process by default, or a real ComfyUI named by ``COMFYUI_URL``
 (the memory part always uses a local sandbox: it needs a 200 MB file in the output folder).
-Usage: ``.venv/bin/python bench/bench_client.py [--jobs 50] [--batch 200] [--rounds 9] [--size-mb 200]``.
+Usage: ``.venv/bin/python bench/bench_client.py [--jobs 50] [--batch 200] [--rounds 15] [--size-mb 200]``.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=9, help="paired throughput rounds")
+    parser.add_argument("--rounds", type=int, default=15, help="paired throughput rounds")
     args = parser.parse_args()
     real = os.environ.get("COMFYUI_URL")
     with contextlib.ExitStack() as stack:
