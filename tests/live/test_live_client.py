@@ -134,6 +134,29 @@ def test_upload_then_load_image(live_url: str, tmp_path: Path) -> None:
         c.delete_history([src.prompt_id, result.prompt_id])
 
 
+def test_non_ascii_file_names_round_trip(live_url: str, tmp_path: Path) -> None:
+    """ComfyUI's /view names the file in Content-Disposition as UTF-8: both clients' transports
+    must take it (the sync one once raised UnicodeEncodeError on it)."""
+    name = f"猫 ünï {uuid.uuid4().hex[:6]}.png"
+    with Client(live_url) as c:
+        src = c.run(small(fresh_color(), prefix="comfyctl_live/src"))
+        png = c.view(src.outputs[0].filename, subfolder=src.outputs[0].subfolder)
+        up = c.upload(png, filename=name, subfolder="comfyctl_live")
+        assert up.name == name
+        assert c.view(name, subfolder="comfyctl_live", type="input") == png
+        ref = {"node_id": "0", "filename": name, "subfolder": "comfyctl_live", "type": "input"}
+        path = c.download(ref, tmp_path / "sync")
+        assert path.name == name and path.read_bytes() == png
+        c.delete_history([src.prompt_id])
+
+    async def same() -> None:
+        async with AsyncClient(live_url) as a:
+            path = await a.download(ref, tmp_path / "async")
+            assert path.name == name and path.read_bytes() == png
+
+    asyncio.run(same())
+
+
 def test_cancel_pending_then_running_and_interrupt(live_url: str) -> None:
     with Client(live_url) as c:
         running = c.submit(slow())
