@@ -66,8 +66,17 @@ async def failure(kind: str, url: str, name: str = "system_stats", *args: Any, *
     return info.value
 
 
-async def run_job_over_tls(api: Api, sb: Sandbox, tmp_path: Path) -> None:
-    """A real job: live events over wss, success, the download byte-identical to view() and disk."""
+async def run_job_over_tls(client: Any, sb: Sandbox, tmp_path: Path) -> None:
+    """A real job: live events over wss, success, the download byte-identical to view() and disk
+    (the client is closed after)."""
+    api = Api(client)
+    try:
+        await _run_job(api, sb, tmp_path)
+    finally:
+        await api.close()
+
+
+async def _run_job(api: Api, sb: Sandbox, tmp_path: Path) -> None:
     assert api.client.settings.base_url.startswith("https://")
     stats = await api("system_stats")
     assert stats.comfyui_version == "0.8.0"
@@ -100,11 +109,7 @@ async def test_ca_bundle_verifies_https_and_wss(
     else:
         client = make_client(kind, ca_server.url, verify=str(CA), token=SECRET)
     assert client.settings.verify == str(CA)
-    api = Api(client)
-    try:
-        await run_job_over_tls(api, ca_server, tmp_path)
-    finally:
-        await api.close()
+    await run_job_over_tls(client, ca_server, tmp_path)
 
 
 @KINDS
@@ -153,11 +158,7 @@ async def test_verify_false_reaches_a_self_signed_server_with_live_events(
     else:
         client = make_client(kind, self_signed_server.url, verify=False)
     assert client.settings.verify is False
-    api = Api(client)
-    try:
-        await run_job_over_tls(api, self_signed_server, tmp_path)
-    finally:
-        await api.close()
+    await run_job_over_tls(client, self_signed_server, tmp_path)
 
 
 # -- the wrong scheme -------------------------------------------------------------------------------

@@ -224,14 +224,28 @@ def decode_json(
         ) from exc
 
 
+def unexpected(
+    message: str, data: Any, *, method: str, url: str, redact: Redact = _same, hint: str | None = None
+) -> errors.HTTPError:
+    """A 200 whose JSON does not have the shape ComfyUI's has (the body quoted, shortened)."""
+    return errors.HTTPError(
+        message,
+        status=200,
+        method=method,
+        url=url,
+        body=redact(json.dumps(data, default=str)[:_BODY_QUOTE]),
+        hint=hint,
+    )
+
+
 def expect(data: Any, kind: type, *, method: str, url: str, redact: Redact = _same) -> Any:
     if not isinstance(data, kind):
-        raise errors.HTTPError(
+        raise unexpected(
             f"{method} {url}: expected a JSON {kind.__name__}, got {type(data).__name__}",
-            status=200,
+            data,
             method=method,
             url=url,
-            body=redact(json.dumps(data)[:_BODY_QUOTE]),
+            redact=redact,
         )
     return data
 
@@ -428,12 +442,8 @@ def parse_system_stats(data: Any) -> SystemStats:
 def parse_upload(data: Any, *, method: str, url: str, redact: Redact = _same) -> UploadedFile:
     expect(data, dict, method=method, url=url, redact=redact)
     if not data.get("name"):
-        raise errors.HTTPError(
-            f"{method} {url}: the answer names no file",
-            status=200,
-            method=method,
-            url=url,
-            body=redact(json.dumps(data)[:_BODY_QUOTE]),
+        raise unexpected(
+            f"{method} {url}: the answer names no file", data, method=method, url=url, redact=redact
         )
     return UploadedFile(
         name=str(data["name"]),
@@ -530,12 +540,11 @@ def result_from_history(prompt_id: str, entry: Mapping[str, Any], base_url: str 
                 raise TypeError(f"{key} is a {type(entry[key]).__name__}")
         return _result(prompt_id, entry, base_url)
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
-        raise errors.HTTPError(
+        raise unexpected(
             f"the history entry of prompt {prompt_id} is malformed: {exc}",
-            status=200,
+            entry,
             method="GET",
             url=f"/history/{prompt_id}",
-            body=json.dumps(entry, default=str)[:_BODY_QUOTE],
             hint="is this a ComfyUI server? a custom node may have stored something odd",
         ) from exc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -216,6 +217,7 @@ class AsyncClient:
         self.client_id = client_id or proto.new_id()
         self._transport = transport
         self._ws_factory = ws_connect
+        self._ws_tls: ssl.SSLContext | None = None  # built on the first wss connect, kept for reconnects
         self._http: httpx.AsyncClient | None = None
         self._hub = _AsyncHub(self, self.client_id)
         self._node_defs: NodeDefs | None = None
@@ -277,7 +279,9 @@ class AsyncClient:
 
         kw: dict[str, Any] = {}
         if url.startswith("wss:"):
-            kw["ssl"] = ws_ssl_context(self.settings.verify)
+            if self._ws_tls is None:  # loading a CA store is slow: not again at every reconnect
+                self._ws_tls = ws_ssl_context(self.settings.verify)
+            kw["ssl"] = self._ws_tls
         # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
         return await connect(
             url,
@@ -680,9 +684,8 @@ class AsyncClient:
                         raise
                     return sink.commit()
             except httpx.HTTPError as exc:
-                delay = error_retry_delay(
-                    exc, attempt, last=last, idempotent=False
-                )  # only a connection that never opened: a body cut off is not re-fetched
+                # only a connection that never opened: a body cut off is not re-fetched
+                delay = error_retry_delay(exc, attempt, last=last, idempotent=False)
                 if delay is not None:
                     await asyncio.sleep(delay)
                     continue

@@ -565,6 +565,7 @@ class Client:
         self.client_id = client_id or proto.new_id()
         self._transport = transport
         self._ws_factory = ws_connect
+        self._ws_tls: ssl.SSLContext | None = None  # built on the first wss connect, kept for reconnects
         self._tx: httpx.BaseTransport | None = None
         self._headers: dict[str, str] = {}
         self._hub = _Hub(self, self.client_id)
@@ -643,7 +644,9 @@ class Client:
 
         kw: dict[str, Any] = {}
         if url.startswith("wss:"):
-            kw["ssl"] = ws_ssl_context(self.settings.verify)
+            if self._ws_tls is None:  # loading a CA store is slow: not again at every reconnect
+                self._ws_tls = ws_ssl_context(self.settings.verify)
+            kw["ssl"] = self._ws_tls
         # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
         # Entered like a context manager (websockets >= 17.1 warns on a bare connect()); close() ends it.
         return connect(
@@ -1065,9 +1068,8 @@ class Client:
                 finally:
                     resp.close()
             except httpx.HTTPError as exc:
-                delay = error_retry_delay(
-                    exc, attempt, last=last, idempotent=False
-                )  # only a connection that never opened: a body cut off is not re-fetched
+                # only a connection that never opened: a body cut off is not re-fetched
+                delay = error_retry_delay(exc, attempt, last=last, idempotent=False)
                 if delay is not None:
                     time.sleep(delay)
                     continue

@@ -274,16 +274,7 @@ def fetch(client: Any) -> tuple[Inventory, dict[str, Any]]:
             models[folder] = tuple(client.models(folder))
         except NotFound:
             continue
-    devices = tuple(
-        {
-            "name": d.name,
-            "type": d.type,
-            "index": d.index,
-            "vram_total": d.vram_total,
-            "vram_free": d.vram_free,
-        }
-        for d in stats.devices
-    )
+    devices = tuple(d.to_dict() for d in stats.devices)
     system = {
         "os": stats.os,
         "python_version": stats.python_version,

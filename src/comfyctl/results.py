@@ -212,6 +212,15 @@ class Device:
     vram_total: int | None = None
     vram_free: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "index": self.index,
+            "vram_total": self.vram_total,
+            "vram_free": self.vram_free,
+        }
+
 
 @dataclass(frozen=True)
 class SystemStats:

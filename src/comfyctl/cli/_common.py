@@ -177,6 +177,21 @@ def group(name: str | None = None, **kwargs: Any) -> Callable[[F], ComfyGroup]:
     return click.group(name, **kwargs)
 
 
+OUT_HELP = "Folder for the outputs (created if needed)."
+
+
+def out_option(help: str = OUT_HELP, default: Path | None = Path("outputs")) -> Callable[[F], F]:
+    """The ``--out/-o`` folder option of the commands that save outputs."""
+    return click.option(
+        "--out",
+        "-o",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
 def jsonable(obj: Any) -> Any:
     """Turn results (frozen dataclasses, Paths, tuples, enums, bytes) into JSON-safe data."""
     if hasattr(obj, "to_dict") and callable(obj.to_dict):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import click
 
-from comfyctl.cli._common import command, emit, info, state
+from comfyctl.cli._common import command, emit, info, out_option, state
 from comfyctl.errors import UsageError
 
 __all__ = ["download", "upload", "view"]
@@ -65,14 +65,7 @@ def upload(
 
 @command("download")
 @click.argument("prompt_id")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("outputs"),
-    show_default=True,
-    help="Folder for the files.",
-)
+@out_option("Folder for the files.")
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist.")
 def download(prompt_id: str, out: Path, overwrite: bool) -> None:
     """Download every output of a finished prompt into --out; prints the paths.

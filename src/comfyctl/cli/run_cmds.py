@@ -18,13 +18,11 @@ from typing import Any
 
 import click
 
-from comfyctl.cli._common import command, emit, info, jsonable, state
+from comfyctl.cli._common import OUT_HELP, command, emit, info, jsonable, out_option, state
 from comfyctl.cli.progress import JobProgress, ProgressDisplay, nodes_to_run
 from comfyctl.errors import ComfyError, ServerUnreachable, TransportError, UsageError
 
 __all__ = ["demo", "follow", "result_doc", "run", "save_outputs", "wait", "watch"]
-
-OUT_HELP = "Folder for the outputs (created if needed)."
 
 
 def _seed(value: str | None) -> str | None:
@@ -177,14 +175,7 @@ def _saved_offline(
     callback=lambda _c, _p, v: _seed(v),
     help="Set every seed: a fixed number, or random ones.",
 )
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("outputs"),
-    show_default=True,
-    help=OUT_HELP,
-)
+@out_option()
 @click.option("--no-wait", is_flag=True, help="Print the prompt id and exit once queued.")
 @click.option("--front", is_flag=True, help="Queue in front of the pending prompts.")
 @click.option("--project", default="default", show_default=True, help="Offline-save project name.")
@@ -278,9 +269,7 @@ def watch(prompt_id: str) -> None:
 
 @command("wait")
 @click.argument("prompt_id")
-@click.option(
-    "--out", "-o", type=click.Path(file_okay=False, path_type=Path), help=OUT_HELP + " [default: no download]"
-)
+@out_option(OUT_HELP + " [default: no download]", default=None)
 def wait(prompt_id: str, out: Path | None) -> None:
     """Wait for PROMPT_ID to finish; with --out, save its outputs there and print the paths.
 
@@ -309,14 +298,7 @@ DEMO_WORKFLOW = Path(__file__).with_name("demo_workflow.json")
 
 
 @command("demo")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("outputs"),
-    show_default=True,
-    help=OUT_HELP,
-)
+@out_option()
 @click.option(
     "--sandbox", "force_sandbox", is_flag=True, help="Use the built-in sandbox even if a server answers."
 )

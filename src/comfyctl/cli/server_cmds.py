@@ -36,16 +36,7 @@ def status() -> None:
         "pytorch_version": stats.pytorch_version,
         "os": stats.os,
         "ram": {"total": stats.ram_total, "free": stats.ram_free},
-        "devices": [
-            {
-                "name": d.name,
-                "type": d.type,
-                "index": d.index,
-                "vram_total": d.vram_total,
-                "vram_free": d.vram_free,
-            }
-            for d in stats.devices
-        ],
+        "devices": [d.to_dict() for d in stats.devices],
         "queue": {"running": len(queue.running), "pending": len(queue.pending)},
     }
 
