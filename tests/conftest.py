@@ -1,4 +1,4 @@
-"""Shared test setup: a clean environment for every test, paths to the shared fixtures."""
+"""Shared test setup: a clean environment for every test, the path to the captured fixtures."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-#: ../shared/fixtures next to the checkout (CI lays shared/ beside the clone).
-SHARED = Path(os.environ.get("COMFYCTL_SHARED", ROOT.parent / "shared"))
-FIXTURES = SHARED / "fixtures"
+#: Data captured from a real ComfyUI 0.8.0, kept in the repo (provenance: tests/data/fixtures/README.md).
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
 
 _ENV_PREFIXES = ("COMFYUI_", "COMFYCTL_")
 #: Read once at import, before the autouse fixture cleans the environment.
@@ -21,7 +20,7 @@ LIVE_URL = os.environ.get("COMFYUI_URL")
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's COMFYUI_* settings or config file, except the live URL."""
     for key in list(os.environ):
-        if key.startswith(_ENV_PREFIXES) and key != "COMFYCTL_SHARED":
+        if key.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 

@@ -28,7 +28,11 @@ def _run_on_pty(args: list[str], cwd: Path) -> tuple[int, str, str]:
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "comfyctl"), *args],
-        stdin=slave, stdout=subprocess.PIPE, stderr=slave, cwd=cwd, env=env,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        cwd=cwd,
+        env=env,
     )
     os.close(slave)
     chunks: list[bytes] = []

@@ -32,8 +32,9 @@ def test_readme_has_examples() -> None:
     assert README.read_text().startswith("# comfyctl\n\nRun the main job on a fresh machine")
 
 
-def test_readme_examples_run(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                             fixtures_dir: Path) -> None:
+def test_readme_examples_run(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixtures_dir: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COMFYUI_URL", sandbox.url)
     shutil.copy(DEMO, tmp_path / "workflow.json")

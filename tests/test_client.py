@@ -19,6 +19,7 @@ from comfyctl import AsyncClient, Client, errors
 from comfyctl.aio import AsyncJob
 from comfyctl.client import Job
 from comfyctl.results import OutputFile
+from conftest import FIXTURES
 
 TOKEN = "tok-VERY-secret-42"
 PASSWORD = "pw-Sup3r-hidden"
@@ -345,9 +346,7 @@ def test_upload_arguments_are_checked(tmp_path: Path) -> None:
 
 def test_polling_mode_job_when_websocket_is_refused() -> None:
     state = {"polls": 0}
-    entry = json.loads(
-        (Path(__file__).parent.parent.parent / "shared/fixtures/history/success.json").read_text()
-    )
+    entry = json.loads((FIXTURES / "history/success.json").read_text())
     ((pid, hist),) = entry.items()
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -427,9 +426,7 @@ def unused_port() -> int:
 
 
 def test_a_server_ignoring_our_prompt_id_is_followed_by_its_own() -> None:
-    entry = json.loads(
-        (Path(__file__).parent.parent.parent / "shared/fixtures/history/success.json").read_text()
-    )
+    entry = json.loads((FIXTURES / "history/success.json").read_text())
     ((pid, hist),) = entry.items()
 
     def handler(request: httpx.Request) -> httpx.Response:

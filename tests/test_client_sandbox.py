@@ -796,3 +796,22 @@ async def test_view_to_onto_a_folder_is_a_usage_error_and_leaves_nothing(api: Ap
     with pytest.raises(errors.UsageError, match="folder has that name"):
         await api("view_to", "example.png", f"{dest}/", type="input", overwrite=True)
     assert [p.name for p in dest.rglob("*")] == ["example.png"]  # no .part left behind
+
+
+async def test_submit_once_never_queues_a_known_prompt_id_twice(api: Api, sandbox: Sandbox) -> None:
+    """The one exactly-once rule (MCP, batches, offline submit): a known id is attached to."""
+    pid = f"exactly-once-{api.is_async}"
+    first = await api("submit_once", workflow(30 + api.is_async), prompt_id=pid)
+    assert (await api.on(first, "wait")).ok
+    again = await api("submit_once", workflow(40 + api.is_async), prompt_id=pid)  # finished: history
+    assert again.done and (await api.on(again, "result")).prompt_id == pid
+
+    sandbox.pause_worker()
+    pending_id = f"exactly-once-pending-{api.is_async}"
+    queued = await api("submit_once", workflow(50 + api.is_async), prompt_id=pending_id)
+    twice = await api("submit_once", workflow(60 + api.is_async), prompt_id=pending_id)  # pending: queue
+    queue = httpx.get(f"{sandbox.url}/api/queue").json()
+    assert sum(item[1] == pending_id for item in queue["queue_pending"] + queue["queue_running"]) == 1
+    sandbox.resume_worker()
+    assert (await api.on(queued, "wait")).ok and (await api.on(twice, "wait")).ok
+    assert [k for k in sandbox.history() if k.startswith("exactly-once")].count(pid) == 1

@@ -1,4 +1,4 @@
-"""Replays each captured WebSocket flow (../shared/fixtures/ws/*.jsonl) against the sandbox.
+"""Replays each captured WebSocket flow (tests/data/fixtures/ws/*.jsonl) against the sandbox.
 
 For every socket of a flow we compare message *signatures*: the type plus the sorted field names of
 ``data`` (binary frames: their event type), never timestamps, ids or values. The "skeleton" (all

@@ -1,4 +1,4 @@
-"""Replays the captured HTTP survey (../shared/fixtures/http/*.json) against the sandbox.
+"""Replays the captured HTTP survey (tests/data/fixtures/http/*.json) against the sandbox.
 
 Every request the sandbox is meant to serve (all but the per-user stores /userdata, /settings writes,
 /users and the Origin-header probes, which need headers the survey does not record) must get the same

@@ -1,6 +1,6 @@
 """POST /prompt on the sandbox answers exactly like ComfyUI 0.8.0 for every captured error case.
 
-Compared per fixture in ../shared/fixtures/errors/: the status, the content type, and the JSON body
+Compared per fixture in tests/data/fixtures/errors/: the status, the content type, and the JSON body
 key by key. Two fields are compared structurally because they cannot match byte for byte:
 ``traceback`` entries are reduced to (file basename, line, function) since the real server's paths
 are its own, and lists whose order is Python set order on the server (``errors`` of a node,

@@ -1,4 +1,4 @@
-"""Any valid workflow runs end to end on the sandbox: every API workflow of ../shared/fixtures/ui2api/.
+"""Any valid workflow runs end to end on the sandbox: every API workflow of tests/data/fixtures/ui2api/.
 
 The workflows name model files and images the sandbox does not have; like a user would, the test drops
 empty files with those names into the sandbox's models/ and input/ folders (the combos list them at

@@ -1,4 +1,4 @@
-"""validate_prompt against every answer captured from a real ComfyUI 0.8.0 (../shared/fixtures/errors/)."""
+"""validate_prompt against every answer captured from a real ComfyUI 0.8.0 (tests/data/fixtures/errors/)."""
 
 from __future__ import annotations
 

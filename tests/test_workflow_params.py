@@ -165,8 +165,16 @@ def test_inputs_a_node_validates_itself_skip_the_choice_check_like_the_server() 
     # so uploads in a subfolder or annotated output files are valid values.
     api = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
-        "2": {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "upscale_method": "bilinear",
-                                                     "width": 64, "height": 64, "crop": "disabled"}},
+        "2": {
+            "class_type": "ImageScale",
+            "inputs": {
+                "image": ["1", 0],
+                "upscale_method": "bilinear",
+                "width": 64,
+                "height": 64,
+                "crop": "disabled",
+            },
+        },
     }
     in_subfolder = set_params(api, ["LoadImage.image=sub/upload.png"], defs())
     assert in_subfolder["1"]["inputs"]["image"] == "sub/upload.png"

@@ -55,6 +55,7 @@ from comfyctl.client import (
 )
 from comfyctl.errors import (
     ComfyError,
+    JobLost,
     NotFound,
     RequestTimeout,
     ServerUnreachable,
@@ -550,6 +551,16 @@ class AsyncClient:
             foreign=item.client_id != sock.client_id,
             reconcile_first=True,
         )
+
+    async def submit_once(
+        self, workflow: Mapping[str, Any], *, prompt_id: str, **submit_kwargs: Any
+    ) -> AsyncJob:
+        """Queue ``workflow`` under ``prompt_id`` unless the server already knows that id (see
+        :meth:`comfyctl.Client.submit_once`)."""
+        try:
+            return await self.attach(prompt_id)
+        except JobLost:
+            return await self.submit(workflow, prompt_id=prompt_id, **submit_kwargs)
 
     async def run(
         self, workflow: Mapping[str, Any], *, timeout: float | None = None, **submit_kwargs: Any

@@ -46,6 +46,7 @@ from comfyctl._protocol import closed_error
 from comfyctl._safepath import free_name, safe_relpath
 from comfyctl.errors import (
     ComfyError,
+    JobLost,
     NotFound,
     RequestTimeout,
     ServerUnreachable,
@@ -937,6 +938,19 @@ class Client:
             foreign=item.client_id != sock.client_id,
             reconcile_first=True,
         )
+
+    def submit_once(self, workflow: Mapping[str, Any], *, prompt_id: str, **submit_kwargs: Any) -> Job:
+        """Queue ``workflow`` under ``prompt_id`` unless the server already knows that id.
+
+        The exactly-once rule every front-end shares (MCP, batches, offline submit): the caller
+        decides the id and records it before calling; a prompt with that id in the server's history
+        or queue is attached to (:meth:`attach`), never queued again. Only an id the server has
+        never seen is submitted, with :meth:`submit`'s own re-send rule.
+        """
+        try:
+            return self.attach(prompt_id)
+        except JobLost:
+            return self.submit(workflow, prompt_id=prompt_id, **submit_kwargs)
 
     def run(
         self, workflow: Mapping[str, Any], *, timeout: float | None = None, **submit_kwargs: Any

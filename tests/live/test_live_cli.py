@@ -59,8 +59,18 @@ def test_live_status_upload_run_history_free(live_url: str, tmp_path: Path) -> N
     wf = tmp_path / "invert.json"
     wf.write_text(json.dumps(INVERT))
     prefix = f"comfyctl_live/cli_{time.time_ns()}"
-    run = cc(live_url, "run", wf, "--set", f"LoadImage.image={ref}", "--set", f"3.filename_prefix={prefix}",
-             "--out", tmp_path / "out", "--json")
+    run = cc(
+        live_url,
+        "run",
+        wf,
+        "--set",
+        f"LoadImage.image={ref}",
+        "--set",
+        f"3.filename_prefix={prefix}",
+        "--out",
+        tmp_path / "out",
+        "--json",
+    )
     assert run.exit_code == 0, run.stderr
     doc = json.loads(run.stdout)
     assert doc["status"] == "success" and len(doc["saved"]) == 1
@@ -71,7 +81,8 @@ def test_live_status_upload_run_history_free(live_url: str, tmp_path: Path) -> N
         assert all(abs(p - q) <= 1 for p, q in zip(pixel, (245, 55, 225), strict=True))
     with Client(live_url) as c:
         assert Path(doc["saved"][0]).read_bytes() == c.view(
-            doc["outputs"][0]["filename"], subfolder=doc["outputs"][0]["subfolder"])
+            doc["outputs"][0]["filename"], subfolder=doc["outputs"][0]["subfolder"]
+        )
 
     hist = cc(live_url, "history", "-n", "20", "--json")
     assert doc["prompt_id"] in [i["prompt_id"] for i in json.loads(hist.stdout)["items"]]

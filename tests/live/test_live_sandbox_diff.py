@@ -1,6 +1,6 @@
 """Live differential: the sandbox and a real ComfyUI (``COMFYUI_URL``) answer the same.
 
-Every invalid workflow of ../shared/fixtures/errors/ is posted to both; status, content type and JSON
+Every invalid workflow of tests/data/fixtures/errors/ is posted to both; status, content type and JSON
 body must agree (tracebacks and set-ordered lists compared structurally, as in
 test_sandbox_validation). Then one small image workflow runs on both while a WebSocket listens, and
 the message sequences must have the same signatures (type + field names; node order is the real
