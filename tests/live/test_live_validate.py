@@ -169,8 +169,9 @@ def live_defs(server: httpx.Client) -> NodeDefs:
 
 
 def _frames(lines: list[str]) -> list[str]:
-    # the install path differs; file, line, function, source and carets must not
-    return [re.sub(r'File "[^"]*?/((comfy\w*/)*[\w.]+\.py)"', r'File "\1"', line) for line in lines]
+    # the install path differs (ComfyUI may live in a folder named comfyui/: only its comfy/ and comfy_*/
+    # packages are kept); file, line, function, source and carets must not
+    return [re.sub(r'File "[^"]*?/((comfy(?:_\w+)?/)*[\w.]+\.py)"', r'File "\1"', line) for line in lines]
 
 
 def normalise(value: Any, key: str = "") -> Any:
