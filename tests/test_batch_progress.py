@@ -198,3 +198,53 @@ def test_plain_mode_never_loads_rich() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+SCRIPT = """
+from comfyctl.batch.progress import LiveDisplay, ServerRow, Snapshot
+rows = (ServerRow("gpu1", "busy", "job-1", 2, 3, 0.5), ServerRow("gpu2", "down", None, 0, 1, None))
+with LiveDisplay() as display:  # stderr, whatever it is
+    for done in range(5):
+        display.update(Snapshot("ptyrun", 4, done, 0, 1, 0.5, 2.0, rows))
+print("result on stdout")
+"""
+
+
+def test_stderr_on_a_real_terminal_gets_the_live_view_and_a_pipe_plain_lines() -> None:
+    pty = pytest.importorskip("pty")  # POSIX only
+    import os
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read().decode()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert stdout == "result on stdout\n"  # results stay on stdout, clean
+    assert "\x1b[" in screen and "━" in screen  # drawn in place, with a bar
+    # the final frame stays on screen: the run's line with its bar, the header, a line per server
+    last = ANSI.sub("", screen).replace("\r", "").splitlines()[-3:]
+    assert last[0].split()[:2] == ["server", "state"]
+    assert last[1].split() == ["gpu1", "busy", "job-1", "2", "3", "0.50"]
+    assert last[2].split() == ["gpu2", "down", "-", "0", "1", "-"]
+    run_line = ANSI.sub("", screen).replace("\r", "").rsplit("server", 1)[0].rstrip().rsplit("-", 1)[-1]
+    assert run_line.startswith("ptyrun ━") and run_line.endswith("4/4 · 0.50 jobs/s · finished · 0 failed")
+
+    piped = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env)
+    assert piped.returncode == 0 and piped.stdout == "result on stdout\n"
+    assert "\x1b[" not in piped.stderr
+    # plain lines: the first update at once, the last on close (interval 5 s: none between)
+    assert [line.split(" ")[1] for line in piped.stderr.splitlines()] == ["0/4", "4/4"]
