@@ -375,3 +375,16 @@ def test_empty_positions_in_an_incomplete_grid_stay_blank(tmp_path: Path) -> Non
     cells = cells_for(tmp_path, [{"a": 1, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 2}])
     img = read(render_grid(cells, tmp_path / "g.png", thumb=64))
     assert math.isclose(count_of(img, grid.EMPTY_TILE), 64 * 64, rel_tol=0.05)
+
+
+def test_importing_the_grid_and_progress_modules_loads_neither_pillow_nor_rich() -> None:
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import comfyctl.batch.grid, comfyctl.batch.progress\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'rich'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
