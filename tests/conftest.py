@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pg_cluster import PgCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Data captured from a real ComfyUI 0.8.0, kept in the repo (provenance: tests/data/fixtures/README.md).
@@ -36,3 +41,27 @@ def live_url() -> str:
     if not LIVE_URL:
         pytest.skip("set COMFYUI_URL to run live tests against a real ComfyUI")
     return LIVE_URL
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL for the session (tests/pg_cluster.py), stopped at the end, also after
+    Ctrl-C. Fails (never skips) with the package to install when the server binaries are missing."""
+    from pg_cluster import PgCluster, PgUnavailable
+
+    cluster = PgCluster()
+    try:
+        cluster.start()
+    except PgUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: PgCluster) -> Iterator[str]:
+    """The DSN of a fresh database ``test_<uuid>`` on the session's cluster, dropped after the test."""
+    with pg_cluster.database() as dsn:
+        yield dsn
