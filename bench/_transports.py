@@ -113,7 +113,7 @@ class _Urllib3Body(httpx.SyncByteStream):
 
 
 def pycurl_transport(verify: ssl.SSLContext | bool = True) -> httpx.BaseTransport:
-    from httpx_pycurl import PyCurlTransport
+    from httpx_pycurl import PyCurlTransport  # type: ignore[import-untyped]
 
     return PyCurlTransport(verify=bool(verify))  # type: ignore[no-any-return]
 
