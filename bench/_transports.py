@@ -2,8 +2,8 @@
 
 * ``comfyctl``: :class:`comfyctl._http.KeepAliveTransport` (http.client keep-alive), the default;
 * ``httpx``: httpx's own ``HTTPTransport`` (httpcore + h11), TCP_NODELAY as the client sets it;
-* ``urllib3``: a urllib3 ``PoolManager`` (requests' engine) adapted below, written to be as thin as
-  the seam allows: retries and redirects off, no decoding (httpx decodes), the body streamed;
+* ``urllib3``: urllib3's ``HTTPConnectionPool`` (requests' engine), one per origin, adapted below as
+  thin as the seam allows: retries and redirects off, no decoding (httpx decodes), bodies streamed;
 * ``pycurl``: the published ``httpx-pycurl`` transport (libcurl), as it comes.
 
 The adapters are for measuring and for the differential fuzz test (tests/test_http_fuzz.py): they
@@ -31,8 +31,25 @@ class Urllib3Transport(httpx.BaseTransport):
         import urllib3
 
         self._urllib3 = urllib3
-        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
-        self._pool = urllib3.PoolManager(maxsize=maxsize, retries=False, ssl_context=context)
+        self._verify = verify
+        self._maxsize = maxsize
+        self._pools: dict[tuple[str, str, int], Any] = {}  # one HTTP(S)ConnectionPool per origin
+
+    def _pool(self, url: httpx.URL) -> Any:
+        key = (url.scheme, url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80))
+        pool = self._pools.get(key)
+        if pool is None:
+            if key[0] == "https":
+                ctx = self._verify
+                if not isinstance(ctx, ssl.SSLContext):
+                    ctx = httpx.create_ssl_context(verify=ctx)
+                pool = self._urllib3.HTTPSConnectionPool(
+                    key[1], key[2], maxsize=self._maxsize, retries=False, ssl_context=ctx
+                )
+            else:
+                pool = self._urllib3.HTTPConnectionPool(key[1], key[2], maxsize=self._maxsize, retries=False)
+            pool = self._pools.setdefault(key, pool)
+        return pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         exc_mod = self._urllib3.exceptions
@@ -48,9 +65,9 @@ class Urllib3Transport(httpx.BaseTransport):
             body = request.stream
         sent = False
         try:
-            resp = self._pool.urlopen(
+            resp = self._pool(request.url).urlopen(
                 request.method,
-                str(request.url),
+                request.url.raw_path.decode("ascii"),
                 body=body,
                 headers=headers,
                 redirect=False,
@@ -86,7 +103,9 @@ class Urllib3Transport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        self._pool.clear()
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
 
 
 class _Urllib3Body(httpx.SyncByteStream):
@@ -132,7 +151,7 @@ def comfyctl_transport(verify: ssl.SSLContext | bool = True) -> httpx.BaseTransp
 CANDIDATES: dict[str, tuple[Callable[..., httpx.BaseTransport], str]] = {
     "comfyctl": (comfyctl_transport, "KeepAliveTransport (http.client)"),
     "httpx": (httpx_transport, "httpx.HTTPTransport (httpcore + h11)"),
-    "urllib3": (Urllib3Transport, "urllib3 PoolManager"),
+    "urllib3": (Urllib3Transport, "urllib3 HTTPConnectionPool"),
     "pycurl": (pycurl_transport, "httpx-pycurl (libcurl)"),
 }
 
