@@ -26,7 +26,8 @@ def run(script: str, *args: str) -> str:
 
 def test_bench_client_prints_every_acceptance_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COMFYUI_URL", raising=False)  # its own sandbox, never a real server
-    text = run("bench_client.py", "--jobs", "2", "--batch", "4", "--rounds", "2", "--size-mb", "8")
+    tiny = ["--jobs", "2", "--batch", "4", "--rounds", "2", "--size-mb", "8", "--requests", "20"]
+    text = run("bench_client.py", *tiny)
     assert "server: sandbox" in text
     assert re.search(rf"latency, 2 sequential jobs .* ratio {RATIO} \(target <= 1.10x\)", text), text
     rounds = re.search(
@@ -37,6 +38,12 @@ def test_bench_client_prints_every_acceptance_ratio(monkeypatch: pytest.MonkeyPa
         r"memory, 8 MB download .*: raw ([\d.]+) MB, comfyctl ([\d.]+) MB .*control.*: ([\d.]+) MB", text
     )
     assert mem, text
+    # The transport comparison (docs/architecture.md): every candidate of the dev install, one row each
+    assert "transports, sync client: per request (20 queue() calls a round)" in text, text
+    row = rf"^  (\w+): .*? (\d+) us +{RATIO} .* us +[\d.]+x +[\d.]+x +[\d.]+ ms$"
+    rows = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in re.finditer(row, text, re.M)}
+    assert set(rows) == {"comfyctl", "httpx", "urllib3", "pycurl"}, text
+    assert all(cpu > 0 and ratio > 0 for cpu, ratio in rows.values()), text
     assert float(mem.group(2)) < 64  # streamed, while the control that buffers the file is seen growing
     assert float(mem.group(3)) > float(mem.group(2))
 

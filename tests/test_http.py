@@ -352,6 +352,19 @@ CASES = {
     ),
     "utf-8-header": ([_UTF8], ["GET"]),
     "latin-1-header": ([b"HTTP/1.1 200 OK\r\nX-Latin: caf\xe9\r\nContent-Length: 0\r\n\r\n"], ["GET"]),
+    # Found by tests/test_http_fuzz.py, where http.client alone differed from httpx:
+    "trailing-whitespace": ([b"HTTP/1.1 200 OK\r\nX-A: v \t\r\nContent-Length: 0\r\n\r\n"], ["GET"]),
+    "nul-vt-in-header": (
+        [b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-A: \x0b\r\n\r\n"],
+        ["GET"] * 2,
+    ),
+    "bad-header-in-100": ([b"HTTP/1.1 100 Continue\r\nX-A: a\x0cb\r\n\r\n" + _OK], ["GET"]),
+    "head-cut-short": ([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1"], ["GET"]),
+    "status-line-cut-short": ([b"HTTP/1.1 200"], ["GET"]),
+    "http-1.0-keep-alive": (
+        [b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", _OK],
+        ["GET"] * 2,
+    ),
 }
 
 

@@ -10,6 +10,7 @@ transport, see no difference. Proxies from the environment go through httpx's tr
 from __future__ import annotations
 
 import http.client
+import re
 import select
 import socket
 import ssl
@@ -80,6 +81,7 @@ class KeepAliveTransport(httpx.BaseTransport):
                 pass
             sent = True
             resp = conn.getresponse()
+            headers = _header_bytes(resp.getheaders())
         except ValueError as exc:  # http.client refuses a header name or value
             conn.close()
             raise httpx.LocalProtocolError(str(exc), request=request) from exc
@@ -99,9 +101,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             raise
         return httpx.Response(
             resp.status,
-            # The header bytes as sent (http.client decoded them as latin-1): httpx decodes them as UTF-8 if
-            # they are (aiohttp sends UTF-8, e.g. /view's file name), and would refuse non-ASCII str.
-            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in resp.getheaders()],
+            headers=headers,
             stream=_Body(self, key, conn, resp, request),
             extensions={
                 "http_version": b"HTTP/1.0" if resp.version == 10 else b"HTTP/1.1",
@@ -170,20 +170,50 @@ class KeepAliveTransport(httpx.BaseTransport):
 
 class _Response(http.client.HTTPResponse):
     """http.client's answer, read like httpcore: every interim answer skipped (http.client skips only
-    100 Continue and would hand a 103 Early Hints over as the answer), and no body looked for after
-    a 204/304 that says "Transfer-Encoding: chunked" (http.client would wait for chunks)."""
+    100 Continue and would hand a 103 Early Hints over as the answer), its headers checked too; no
+    body looked for after a 204/304 that says "Transfer-Encoding: chunked" (http.client would wait
+    for chunks); a head cut short is an error; an HTTP/1.0 connection is not reused. Each of these was
+    found by tests/test_http_fuzz.py, which compares every answer with httpx's own transport."""
 
     def begin(self) -> None:
-        super().begin()
+        fp = self.fp
+        self.fp = _Head(fp)  # type: ignore[assignment]
+        try:
+            super().begin()
+        finally:
+            if self.fp is not None:  # (None: http.client closed it on a bad status line)
+                self.fp = fp
         if self.length == 0:  # with chunked set, only a bodiless answer (204, 304, HEAD) has length 0
             self.chunked = False
+        if self.version == 10:  # h11 never reuses an HTTP/1.0 connection, "keep-alive" or not
+            self.will_close = True
 
     def _read_status(self) -> tuple[str, int, str]:
         status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
-        while 101 < status[1] < 200:
-            http.client.parse_headers(self.fp)  # the interim answer's headers
+        while 100 <= status[1] < 200 and status[1] != 101:  # (101 switches protocols: final)
+            _header_bytes(http.client.parse_headers(self.fp).items())  # the interim answer's, checked
             status = super()._read_status()  # type: ignore[misc]
         return status
+
+
+class _Head:
+    """The answer's head read line by line, where a line cut by the connection's end is an error:
+    http.client takes the end of the stream for the end of the headers (h11 refuses that answer)."""
+
+    __slots__ = ("fp", "started")
+
+    def __init__(self, fp: Any):
+        self.fp, self.started = fp, False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.fp.readline(limit)
+        if not line.endswith(b"\n") and len(line) != limit and (line or self.started):
+            raise http.client.IncompleteRead(line)  # (nothing at all: http.client's RemoteDisconnected)
+        self.started = True
+        return line
+
+    def close(self) -> None:
+        self.fp.close()
 
 
 class _Body(httpx.SyncByteStream):
@@ -228,6 +258,23 @@ class _Body(httpx.SyncByteStream):
             self._pool._checkin(self._key, conn)
         else:
             conn.close()  # unread bytes or "Connection: close": never reuse it
+
+
+# What h11 refuses in a field value: NUL and whitespace other than space and tab.
+_BAD_VALUE = re.compile(rb"[\x00\x0b\x0c]")
+
+
+def _header_bytes(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Header fields as received, checked as h11 checks them (one behaviour for both clients).
+
+    http.client decoded the bytes as latin-1: encoded back, httpx decodes them as UTF-8 if they are
+    (aiohttp sends UTF-8, e.g. /view's file name), where it would refuse non-ASCII str. Trailing
+    whitespace is no part of a value (h11 strips it, http.client keeps it).
+    """
+    raw = [(name.encode("latin-1"), value.encode("latin-1").rstrip(b" \t")) for name, value in headers]
+    if any(_BAD_VALUE.search(value) for _, value in raw):
+        raise http.client.HTTPException("a header value holds NUL, VT or FF")
+    return raw
 
 
 def _readable(sock: socket.socket) -> bool:
