@@ -26,7 +26,7 @@ def run(script: str, *args: str) -> str:
 
 def test_bench_client_prints_every_acceptance_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COMFYUI_URL", raising=False)  # its own sandbox, never a real server
-    tiny = ["--jobs", "2", "--batch", "4", "--rounds", "2", "--size-mb", "8", "--requests", "20"]
+    tiny = ["--jobs", "2", "--batch", "4", "--rounds", "2", "--size-mb", "24", "--requests", "20"]
     text = run("bench_client.py", *tiny)
     assert "server: sandbox" in text
     assert re.search(rf"latency, 2 sequential jobs .* ratio {RATIO} \(target <= 1.10x\)", text), text
@@ -35,7 +35,7 @@ def test_bench_client_prints_every_acceptance_ratio(monkeypatch: pytest.MonkeyPa
     )
     assert rounds and len(rounds.group(2).split()) == 2, text
     mem = re.search(
-        r"memory, 8 MB download .*: raw ([\d.]+) MB, comfyctl ([\d.]+) MB .*control.*: ([\d.]+) MB", text
+        r"memory, 24 MB download .*: raw ([\d.]+) MB, comfyctl ([\d.]+) MB .*control.*: ([\d.]+) MB", text
     )
     assert mem, text
     # The transport comparison (docs/architecture.md): every candidate of the dev install, one row each
