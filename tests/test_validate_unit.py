@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from comfyctl.nodedefs import NodeDefs
+from comfyctl.testing.tracebacks import TRACEBACK_ROOT, format_frame
 from comfyctl.workflow.validate import (
     KNOWN_VALIDATORS,
-    TRACEBACK_ROOT,
     ValidatorSpec,
     file_validator,
     validate_prompt,
@@ -290,7 +290,7 @@ def test_unknown_inputs_are_ignored_and_kept(defs: NodeDefs) -> None:
 def test_exception_during_validation(
     defs: NodeDefs, link: list[Any], exc_type: str, details: str, line: int
 ) -> None:
-    verdict = validate_prompt({"1": image(), "2": preview(link)}, defs)
+    verdict = validate_prompt({"1": image(), "2": preview(link)}, defs, format_frame=format_frame)
     error = only_error(verdict, "2")
     assert error["type"] == "exception_during_validation"
     assert (error["extra_info"]["exception_type"], error["details"]) == (exc_type, details)
@@ -310,7 +310,7 @@ def test_negative_and_bool_slots_index_like_python(defs: NodeDefs) -> None:
 
 def test_exception_during_inner_validation_is_attributed_upstream(defs: NodeDefs) -> None:
     prompt = {"2": {"class_type": "ImageInvert", "inputs": {"image": ["99", 0]}}, "3": preview(["2", 0])}
-    verdict = validate_prompt(prompt, defs)
+    verdict = validate_prompt(prompt, defs, format_frame=format_frame)
     assert list(verdict.body["node_errors"]) == ["2"]
     error = only_error(verdict, "2")
     assert error["type"] == "exception_during_inner_validation"
@@ -319,6 +319,16 @@ def test_exception_during_inner_validation_is_attributed_upstream(defs: NodeDefs
     assert error["extra_info"]["linked_node"] == ["2", 0]
     assert len(error["extra_info"]["traceback"]) == 2
     assert verdict.body["error"]["details"] == ""
+
+
+def test_tracebacks_are_left_to_the_caller(defs: NodeDefs) -> None:
+    # The library records where the server's code raised; ComfyUI's line table is the sandbox's.
+    prompt = {"1": image(), "2": preview(["1", 5])}
+    bare = only_error(validate_prompt(prompt, defs), "2")
+    named = only_error(validate_prompt(prompt, defs, format_frame=format_frame), "2")
+    assert bare["extra_info"]["traceback"] == []
+    assert named["extra_info"]["traceback"] == [format_frame("prompt"), format_frame("link_slot")]
+    assert {**bare, "extra_info": {}} == {**named, "extra_info": {}}
 
 
 def test_missing_inputs_key_on_output_node(defs: NodeDefs) -> None:
@@ -397,7 +407,7 @@ def test_loader_validation_exceptions_match_the_server(defs: NodeDefs) -> None:
         "1": {"class_type": "LoadImage", "inputs": {"image": ["5", 0]}},
         "2": preview(["1", 0]),
     }
-    error = only_error(validate_prompt(linked, defs), "1")
+    error = only_error(validate_prompt(linked, defs, format_frame=format_frame), "1")
     assert error["details"] == "'NoneType' object has no attribute 'endswith'"
     assert [t.split('", line ')[0].rsplit("/", 1)[1] for t in error["extra_info"]["traceback"]] == [
         "execution.py",

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from comfyctl.nodedefs import NodeDefs
+from comfyctl.testing.tracebacks import format_frame
 from comfyctl.workflow.validate import (
     FILE_LOADERS,
     MODEL_INPUTS,
@@ -202,7 +203,10 @@ def test_same_verdict_as_the_real_server(name: str, server: httpx.Client, live_d
     answer = server.post("/prompt", json=body)
     files = set(live_defs["LoadImage"].input("image").choices or ())  # type: ignore[union-attr]
     ours = validate_request(
-        body, live_defs, custom_validators={"LoadImage": file_validator("image", files.__contains__)}
+        body,
+        live_defs,
+        custom_validators={"LoadImage": file_validator("image", files.__contains__)},
+        format_frame=format_frame,
     )
     assert ours.status == answer.status_code, answer.text
     if answer.status_code == 500:
