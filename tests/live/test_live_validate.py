@@ -55,6 +55,11 @@ def scale(link: Any, method: Any = "area") -> dict[str, Any]:
 
 MASK = {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 8, "height": 8}}
 CASES: dict[str, Any] = {
+    # a class_type that is not a string: 400 invalid_prompt (looked up as a name), or 500 when unhashable
+    "class_type_int": {"prompt": {"1": {"class_type": 42, "inputs": {}}, "2": preview(["1", 0])}},
+    "class_type_null": {"prompt": {"1": {"class_type": None, "inputs": {}}}},
+    "class_type_bool": {"prompt": {"1": {"class_type": True, "inputs": {}}}},
+    "class_type_list": {"prompt": {"1": {"class_type": ["EmptyImage"], "inputs": {}}}},
     "valid_chain": {"prompt": {"1": empty(), "2": invert(["1", 0]), "3": preview(["2", 0])}},
     "valid_coerced": {"prompt": {"1": empty("8", 8.7), "2": preview(["1", 0])}},
     "valid_value_wrapper": {
@@ -171,7 +176,9 @@ def live_defs(server: httpx.Client) -> NodeDefs:
 
 def _frames(lines: list[str]) -> list[str]:
     # the install path differs; file, line, function, source and carets must not
-    return [re.sub(r'File "[^"]*?/((comfy\w*/)*[\w.]+\.py)"', r'File "\1"', line) for line in lines]
+    # (an install folder itself named "comfyui" must not be kept as if it were comfy/ or comfy_api/)
+    path = r'File "[^"]*?/((?:comfy/|comfy_\w+/)(?:\w+/)*[\w.]+\.py|[\w.]+\.py)"'
+    return [re.sub(path, r'File "\1"', line) for line in lines]
 
 
 def normalise(value: Any, key: str = "") -> Any:

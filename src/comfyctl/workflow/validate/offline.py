@@ -319,6 +319,8 @@ def hint_for(problems: Sequence[NodeProblem]) -> str | None:
         if "prompt_no_outputs" in kinds:
             return "add an output node (SaveImage, PreviewImage, ...) that the rest of the graph feeds"
         return "pass an API-format workflow ({node id: {class_type, inputs}}) or a UI file saved by ComfyUI"
+    if any("class_type must be" in p["text"] for p in problems):
+        return 'set each class_type to the name of a node type the server has, such as "SaveImage"'
     if "invalid_prompt" in kinds and any("not installed" in p["text"] for p in problems):
         return "install the custom node packs that provide these node types, then restart ComfyUI"
     if "missing_model" in kinds:

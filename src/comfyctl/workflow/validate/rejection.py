@@ -274,6 +274,12 @@ def top_problems(error: Any, body: Mapping[str, Any], prompt: Any) -> list[NodeP
             hint = ' (a {"prompt": ...} request body? pass the value of its "prompt" key)'
         return [_make_problem(node_id, None, kind, error, None, f"the node has no class_type{hint}")]
     if kind == "invalid_prompt":
+        node = nodes_of(prompt).get(node_id) if isinstance(node_id, str) else None
+        if isinstance(node, Mapping) and not isinstance(node.get("class_type", ""), str):
+            # The server looks up whatever it got (42, null, true) as a node type name.
+            wrong = short_value(node["class_type"])
+            text = f"class_type must be a node type name (a string), not {wrong}; the server says: {message}"
+            return [_make_problem(node_id, None, kind, error, None, text)]
         unknown = re.fullmatch(r"Cannot execute because node (.*) does not exist\.", message, re.S)
         class_type = unknown.group(1) if unknown else _class_of(prompt, node_id)
         text = f"node type {class_type!r} is not installed on the server (a custom node pack is missing?)"
