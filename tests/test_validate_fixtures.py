@@ -79,7 +79,7 @@ def test_fixture_case(path: Path, defs: NodeDefs) -> None:
 
 
 def test_verdict_prompt_is_coerced_copy(defs: NodeDefs) -> None:
-    prompt = {
+    prompt: dict[str, Any] = {
         "1": {
             "class_type": "EmptyImage",
             "inputs": {"width": "16", "height": 16.9, "batch_size": True, "color": 0},

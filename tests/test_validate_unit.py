@@ -235,7 +235,7 @@ def test_value_not_in_list_short_and_long(defs: NodeDefs) -> None:
 
 
 def test_coercion_in_place_on_a_copy(defs: NodeDefs) -> None:
-    prompt = {
+    prompt: dict[str, Any] = {
         "1": {"class_type": "PrimitiveBoolean", "inputs": {"value": "false"}},
         "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
         "3": {"class_type": "PrimitiveFloat", "inputs": {"value": "1.5"}},
@@ -578,8 +578,8 @@ def test_known_tables_match_the_node_definitions(defs: NodeDefs) -> None:
         assert spec.v3 == ("output_matchtypes" in defs[class_type].raw), class_type
     for class_type, inputs in MODEL_INPUTS.items():
         for name in inputs if class_type in defs else ():
-            spec = defs[class_type].input(name)
-            assert spec is not None and spec.is_combo, (class_type, name)
+            declared = defs[class_type].input(name)
+            assert declared is not None and declared.is_combo, (class_type, name)
     for class_type, (name, _kind) in FILE_LOADERS.items():
         assert class_type in KNOWN_VALIDATORS and KNOWN_VALIDATORS[class_type].args[1] == name
 
@@ -641,8 +641,8 @@ def test_autogrow_names_template_and_dynamic_slot() -> None:
         ("value_bigger_than_max", "vals.a")
     ]
     assert verdict.prompt["1"]["inputs"]["vals.c"] == 2
-    slot = {"class_type": "Slot", "inputs": {"slot": ["0", 0]}}
-    prompt = {
+    slot: dict[str, Any] = {"class_type": "Slot", "inputs": {"slot": ["0", 0]}}
+    prompt: dict[str, Any] = {
         "0": {"class_type": "Src", "inputs": {}},
         "1": slot,
         "2": {"class_type": "Out", "inputs": {"image": ["1", 0]}},

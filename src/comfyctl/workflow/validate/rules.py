@@ -272,12 +272,13 @@ class ValidationRun:
                 else:
                     child = steps.send(reply)
             except StopIteration as done:
+                verdict: tuple[bool, list[dict[str, Any]]] = done.value
                 self.active.discard(uid)
-                self.validated[uid] = done.value
+                self.validated[uid] = verdict
                 stack.pop()
                 if not stack:
-                    return done.value
-                reply = done.value
+                    return verdict
+                reply = verdict
                 continue
             except Exception as exc:
                 self.active.discard(uid)
