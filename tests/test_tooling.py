@@ -1,4 +1,4 @@
-"""The gates of the test command hold: one version source, pinned dev tools, an import contract that bites."""
+"""The gates of the test command hold: one version source, pinned dev tools, a biting import contract."""
 
 from __future__ import annotations
 
