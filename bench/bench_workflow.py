@@ -1,7 +1,7 @@
 """Workflow benchmark: convert (UI→API) and validate every ui2api fixture, against a baseline.
 
-For each of the shared ``ui2api`` fixtures it times, interleaved over several rounds, the baseline
-``json.loads`` + ``copy.deepcopy`` of the same file, and ``json.loads`` + ``to_api`` + ``validate``.
+For each ``ui2api`` fixture (tests/data/fixtures) it times, interleaved over several rounds, the
+baseline ``json.loads`` + ``copy.deepcopy`` of the same file, and ``json.loads`` + ``to_api`` + ``validate``.
 It prints the median milliseconds of each and their ratio per workflow, then the same for a
 synthetic 50-node chain (target: well under 10 ms). Node definitions are parsed once, outside the
 timings (a client caches them).
@@ -25,7 +25,7 @@ from comfyctl.nodedefs import NodeDefs
 from comfyctl.workflow.convert import to_api
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures"
+DEFAULT_FIXTURES = ROOT / "tests" / "data" / "fixtures"  # in the repo (a clone has no ../shared)
 
 
 def _validator() -> Callable[[dict[str, Any], NodeDefs], Any] | None:
