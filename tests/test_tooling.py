@@ -43,7 +43,10 @@ def _lint_copy(tmp_path: Path, edits: dict[str, str]) -> subprocess.CompletedPro
     for module, line in edits.items():
         path = tmp_path / (module.replace(".", "/") + ".py")
         path.write_text(path.read_text() + f"\n{line}\n")
-    env = os.environ | {"PYTHONPATH": str(tmp_path)}
+    # the copy is not the package under test: no coverage for the subprocess (see [tool.coverage.run])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")} | {
+        "PYTHONPATH": str(tmp_path)
+    }
     return subprocess.run(
         [str(LINT_IMPORTS), "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
@@ -73,3 +76,4 @@ def test_import_contract_holds_on_the_package_and_breaks_on_each_layering_fault(
 def test_pure_modules_stay_pure_of_the_wire(tmp_path: Path, module: str) -> None:
     broken = _lint_copy(tmp_path, {module: "import httpx"})
     assert broken.returncode != 0 and f"{module} -> httpx" in broken.stdout, broken.stdout
+
