@@ -76,4 +76,3 @@ def test_import_contract_holds_on_the_package_and_breaks_on_each_layering_fault(
 def test_pure_modules_stay_pure_of_the_wire(tmp_path: Path, module: str) -> None:
     broken = _lint_copy(tmp_path, {module: "import httpx"})
     assert broken.returncode != 0 and f"{module} -> httpx" in broken.stdout, broken.stdout
-
