@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 #: Data captured from a real ComfyUI 0.8.0, kept in the repo (provenance: tests/data/fixtures/README.md).
 FIXTURES = ROOT / "tests" / "data" / "fixtures"
+
+
+def load_json(text: str) -> dict[str, Any]:
+    """A JSON object from text (a fixture file's), typed for the tests."""
+    value = json.loads(text)
+    assert isinstance(value, dict), type(value)
+    return value
+
 
 _ENV_PREFIXES = ("COMFYUI_", "COMFYCTL_")
 #: Read once at import, before the autouse fixture cleans the environment.

@@ -177,6 +177,29 @@ def test_server_rejection_lists_each_node_input(sandbox: Any, tmp_path: Path) ->
     assert [p["type"] for p in doc["error"]["details"]["problems"]] == ["value_smaller_than_min"]
 
 
+@pytest.mark.parametrize(("class_type", "shown"), [(42, "42"), (None, "None"), (True, "True")])
+def test_class_type_not_a_string_is_a_rejected_workflow(
+    sandbox: Any, tmp_path: Path, fixtures_dir: Path, class_type: Any, shown: str
+) -> None:
+    # The real server answers 400 invalid_prompt "Cannot execute because node 42 does not exist."
+    # (checked on ComfyUI 0.8.0): offline validation and run say the same, exit 4, not "no class_type".
+    api = json.loads(json.dumps(DEMO_API))
+    api["1"]["class_type"] = class_type
+    wf = _file(tmp_path, "wf.json", api)
+    reason = f"Cannot execute because node {shown} does not exist."
+    offline = invoke("workflow", "validate", wf, "--object-info", fixtures_dir / "object_info.json")
+    _assert_one_error(offline, 4)
+    assert "node 1: class_type must be a node type name (a string)" in offline.stderr
+    assert reason in offline.stderr
+    doc = invoke("--json", "workflow", "validate", wf, "--object-info", fixtures_dir / "object_info.json")
+    assert doc.code == 4
+    problems = doc.json()["problems"]
+    assert [(p["node_id"], p["type"], p["message"]) for p in problems] == [("1", "invalid_prompt", reason)]
+    online = invoke("run", wf, "--no-validate", url=sandbox.url)  # the sandbox answers as the server
+    _assert_one_error(online, 4)
+    assert reason in online.stderr
+
+
 def test_unreachable_saves_offline_and_exits_3(tmp_path: Path) -> None:
     out = invoke("run", DEMO, "--project", "p1", "--name", "later", url=_closed())
     _assert_one_error(out, 3)

@@ -201,9 +201,15 @@ def _answer(status: int, body: str, secret: str, ctype: str = "text/plain") -> H
         (200, "<html>proxy login</html>", errors.HTTPError),
     ],
 )
-def test_errors_are_mapped_and_never_carry_secrets(status: int, body: str, cls: type) -> None:
+def test_errors_are_mapped_and_never_carry_secrets(
+    status: int, body: str, cls: type[errors.ComfyError]
+) -> None:
     url = f"http://alice:{PASSWORD}@127.0.0.1:9"
-    for secret, kw in ((TOKEN, {"token": TOKEN, "url": "http://127.0.0.1:9"}), (PASSWORD, {"url": url})):
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (
+        (TOKEN, {"token": TOKEN, "url": "http://127.0.0.1:9"}),
+        (PASSWORD, {"url": url}),
+    )
+    for secret, kw in cases:
         # the server (or a proxy) echoes the secret back in its body and its log
         handler = _answer(status, body + secret, secret)
         with Client(kw.pop("url"), transport=httpx.MockTransport(handler), ws_connect=blocked_ws, **kw) as c:
@@ -332,11 +338,12 @@ def test_upload_arguments_are_checked(tmp_path: Path) -> None:
         assert up.ref == "s/up (1).png [temp]"
         with f.open("rb") as fh:
             c.upload(fh)
-        for bad in (
+        bads: tuple[Callable[[], object], ...] = (
             lambda: c.upload(b"raw"),
             lambda: c.upload(tmp_path / "missing.png"),
-            lambda: c.upload(f, type="bogus"),
-        ):  # type: ignore[arg-type]
+            lambda: c.upload(f, type="bogus"),  # type: ignore[arg-type]
+        )
+        for bad in bads:
             with pytest.raises(errors.UsageError):
                 bad()
     assert (

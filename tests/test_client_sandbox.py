@@ -30,7 +30,7 @@ from comfyctl.results import OutputFile
 from comfyctl.settings import Settings
 from comfyctl.testing import Sandbox
 
-WORKFLOW = {
+WORKFLOW: dict[str, dict[str, Any]] = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 12, "batch_size": 1, "color": 255}},
     "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
     "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "t/out"}},
@@ -39,7 +39,9 @@ WORKFLOW = {
 
 def workflow(color: int = 255) -> dict[str, Any]:
     """A fresh workflow (a new color defeats the execution cache)."""
-    wf = {k: {"class_type": v["class_type"], "inputs": dict(v["inputs"])} for k, v in WORKFLOW.items()}
+    wf: dict[str, Any] = {
+        k: {"class_type": v["class_type"], "inputs": dict(v["inputs"])} for k, v in WORKFLOW.items()
+    }
     wf["1"]["inputs"]["color"] = color
     return wf
 
@@ -241,14 +243,14 @@ async def test_completion_while_disconnected_is_found_in_history(sandbox: Sandbo
         return await aconnect(url, additional_headers=dict(headers))
 
     for kind, factory in (("sync", sync_factory), ("async", async_factory)):
-        factory.calls = 0  # type: ignore[attr-defined]
+        factory.calls = 0  # type: ignore[union-attr]
         api = Api(make_client(kind, sandbox.url, ws_connect=factory))
         sandbox.faults.node("2", delay=0.3, steps=3)
         sandbox.faults.drop_websockets(after_event="execution_start")
         job = await api("submit", workflow(70 if kind == "sync" else 71))
         result = await api.on(job, "wait")
         assert result.ok and result.prompt_id == job.prompt_id
-        assert factory.calls == 2  # type: ignore[attr-defined]
+        assert factory.calls == 2  # type: ignore[union-attr]
         await api.close()
         sandbox.faults.clear()
         with Client(sandbox.url) as c:
@@ -386,7 +388,8 @@ class LateFirstPost:
 
             threading.Thread(target=late, daemon=True).start()
             raise httpx.ReadTimeout("timed out", request=request)
-        return self.inner.handle_request(request)
+        response: httpx.Response = self.inner.handle_request(request)
+        return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._first_post(request):
@@ -399,7 +402,8 @@ class LateFirstPost:
 
             self.task = asyncio.create_task(late())
             raise httpx.ReadTimeout("timed out", request=request)
-        return await self.inner.handle_async_request(request)
+        response: httpx.Response = await self.inner.handle_async_request(request)
+        return response
 
     def close(self) -> None:
         self.inner.close()

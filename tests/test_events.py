@@ -43,8 +43,8 @@ def _encode_binary(frame: dict[str, Any]) -> bytes:
         meta = json.dumps(frame["metadata"]).encode()
         return struct.pack(">II", 4, len(meta)) + meta + image
     if kind == 3:
-        node = frame["node_id"].encode()
-        return struct.pack(">II", 3, len(node)) + node + frame["text"].encode()
+        node = str(frame["node_id"]).encode()
+        return struct.pack(">II", 3, len(node)) + node + str(frame["text"]).encode()
     raise AssertionError(kind)
 
 
@@ -137,6 +137,7 @@ def test_anything_unknown_or_malformed_is_an_unknown_event_never_an_exception(fr
 
 def test_unknown_event_keeps_type_data_and_prompt_id() -> None:
     event = ev.parse_event('{"type": "brand_new_thing", "data": {"prompt_id": "p", "x": 1}}')
+    assert isinstance(event, ev.UnknownEvent)
     assert (event.type, event.data, event.prompt_id) == ("brand_new_thing", {"prompt_id": "p", "x": 1}, "p")
 
 

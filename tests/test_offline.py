@@ -306,7 +306,7 @@ def test_sigkill_during_exports_never_leaves_partial_or_lost_files(tmp_path: Pat
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         folder = tmp_path / "projects/default/workflows"
-        torn += any(p.name.endswith(".tmp") for p in folder.iterdir())
+        torn += folder.is_dir() and any(p.name.endswith(".tmp") for p in folder.iterdir())
         reported.update(line.strip() for line in proc.stdout.read().splitlines())
         proc.stdout.close()
     reported.discard("")
@@ -342,3 +342,55 @@ def test_file_system_failures_are_our_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="JSON"):
         OfflineStore(tmp_path).export({"1": {"class_type": "X", "inputs": {"v": object()}}}, name="b")
     assert OfflineStore(tmp_path).pending() == []
+
+
+_HOLD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from comfyctl.offline import file_lock
+
+    with file_lock(Path(sys.argv[1])):
+        print("held", flush=True)
+        sys.stdin.readline()  # hold the lock until the test says so
+    """
+)
+_TRY = textwrap.dedent(
+    """
+    import sys
+    from filelock import FileLock, Timeout
+
+    try:
+        FileLock(sys.argv[1], timeout=0).acquire()
+    except Timeout:
+        print("busy")
+    else:
+        print("free")
+    """
+)
+
+
+def _try_lock(path: Path) -> str:
+    done = subprocess.run([sys.executable, "-c", _TRY, str(path)], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_ledger_lock_excludes_another_process(tmp_path: Path) -> None:
+    """The project lock (file_lock) holds across processes, whichever one takes it first."""
+    from comfyctl.offline import file_lock
+
+    path = tmp_path / "projects" / "p" / ".lock"
+    with file_lock(path):
+        assert _try_lock(path) == "busy"
+    assert _try_lock(path) == "free"
+
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "held"  # waits for the condition, no sleep
+        assert _try_lock(path) == "busy"
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.wait(timeout=30) == 0
+    assert _try_lock(path) == "free"

@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 from comfyctl.testing import Sandbox
 from sandbox_helpers import HTTP, Socket, is_done, submit, workflow
 
-TINY = {
+TINY: dict[str, Any] = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
     "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
 }
@@ -240,7 +240,7 @@ def test_jobs_listing_filters_and_errors(sandbox: Sandbox) -> None:
     assert page["pagination"] == {"offset": 0, "limit": 1, "total": 2, "has_more": True}
     full = HTTP.get(f"{sandbox.url}/api/jobs/{ok}").json()
     assert full["execution_status"]["status_str"] == "success" and full["workflow"]["prompt"]["2"]
-    for params, message in [
+    cases: list[tuple[dict[str, str | int], str]] = [
         (
             {"status": "bogus"},
             "Invalid status value(s): bogus. Valid values: pending, in_progress, completed, failed",
@@ -250,7 +250,8 @@ def test_jobs_listing_filters_and_errors(sandbox: Sandbox) -> None:
         ({"limit": 0}, "limit must be a positive integer"),
         ({"limit": "abc"}, "limit must be an integer"),
         ({"offset": "x"}, "offset must be an integer"),
-    ]:
+    ]
+    for params, message in cases:
         response = HTTP.get(sandbox.url + "/api/jobs", params=params)
         assert (response.status_code, response.json()) == (400, {"error": message})
     assert HTTP.get(sandbox.url + "/api/jobs/unknown").json() == {"error": "Job not found"}

@@ -27,7 +27,8 @@ _FRAME = re.compile(r'File "(?:[^"]*/)?([^/"]+)", line (\d+), in (\w+)')
 def normalize(value: Any, key: str = "") -> Any:
     """Make server-specific parts comparable (see the module docstring)."""
     if key == "traceback" and isinstance(value, list):
-        return [(_FRAME.search(line).groups() if _FRAME.search(line) else line) for line in value]
+        found = [(line, _FRAME.search(line)) for line in value]
+        return [(match.groups() if match else line) for line, match in found]
     if isinstance(value, dict):
         return {k: normalize(v, k) for k, v in value.items()}
     if isinstance(value, list):

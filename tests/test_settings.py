@@ -135,3 +135,24 @@ def test_non_finite_or_non_positive_timeouts_are_usage_errors(raw: object) -> No
         Settings.resolve(timeout=raw, env={})  # type: ignore[arg-type]
     with pytest.raises(UsageError):
         Settings.resolve(env={"COMFYUI_TIMEOUT": str(raw)})
+
+
+def test_config_file_read_on_python_310_through_tomli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.10 has no tomllib: the config file is read with tomli, never skipped."""
+    import sys
+    from importlib.metadata import requires
+
+    # tomli is a dependency exactly where tomllib is missing
+    assert any(
+        r.split(";")[0].strip().startswith("tomli") and 'python_version < "3.11"' in r.replace("'", '"')
+        for r in requires("comfyctl") or ()
+    )
+    path = tmp_path / "comfyctl" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('url = "http://from-config:1"\n')
+    monkeypatch.setattr(sys, "version_info", (3, 10, 14, "final", 0))
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` raises, as on 3.10
+    s = Settings.resolve(env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert (s.base_url, s.config_file) == ("http://from-config:1", path)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from comfyctl.nodedefs import NodeDefs
+from comfyctl.testing.tracebacks import format_frame
 from comfyctl.workflow.validate import (
     FILE_LOADERS,
     file_validator,
@@ -66,7 +67,7 @@ def test_fixture_case(path: Path, defs: NodeDefs) -> None:
     else:
         request = case["request_body"]
     validators = {"LoadImage": file_validator("image", _exists_only_in_snapshot)}
-    verdict = validate_request(request, defs, custom_validators=validators)
+    verdict = validate_request(request, defs, custom_validators=validators, format_frame=format_frame)
     assert verdict.status == case["status"]
     if verdict.status == 500:
         assert verdict.body["exception_type"]
@@ -78,14 +79,14 @@ def test_fixture_case(path: Path, defs: NodeDefs) -> None:
 
 
 def test_verdict_prompt_is_coerced_copy(defs: NodeDefs) -> None:
-    prompt = {
+    prompt: dict[str, Any] = {
         "1": {
             "class_type": "EmptyImage",
             "inputs": {"width": "16", "height": 16.9, "batch_size": True, "color": 0},
         },
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": 5}},
     }
-    verdict = validate_prompt(prompt, defs)
+    verdict = validate_prompt(prompt, defs, format_frame=format_frame)
     assert verdict.status == 200, verdict.body
     assert verdict.outputs == ("2",)
     assert verdict.prompt["1"]["inputs"] == {"width": 16, "height": 16, "batch_size": 1, "color": 0}
@@ -103,7 +104,9 @@ def test_captured_workflows_are_accepted(path: Path, defs: NodeDefs) -> None:
     """These prompts ran on the real server, so it accepted every output of each."""
     data = json.loads(path.read_text())
     prompt = data["prompt"] if "prompt" in data and "class_type" not in data["prompt"] else data
-    verdict = validate_prompt(prompt, defs)  # the files they load existed when they ran
+    verdict = validate_prompt(
+        prompt, defs, format_frame=format_frame
+    )  # the files they load existed when they ran
     assert (verdict.status, verdict.body) == (200, {"node_errors": {}})
     outputs = {k for k, v in prompt.items() if defs[v["class_type"]].is_output_node}
     assert set(verdict.outputs) == outputs
@@ -123,7 +126,7 @@ def test_frontend_prompts_fail_only_for_missing_files(path: Path, defs: NodeDefs
     """
     prompt = json.loads(path.read_text())
     validators = {"LoadImage": file_validator("image", _exists_only_in_snapshot)}
-    verdict = validate_prompt(prompt, defs, custom_validators=validators)
+    verdict = validate_prompt(prompt, defs, custom_validators=validators, format_frame=format_frame)
     for node_id, entry in verdict.body.get("node_errors", {}).items():
         for error in entry["errors"]:
             name = error["extra_info"].get("input_name")

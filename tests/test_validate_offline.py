@@ -17,7 +17,7 @@ from comfyctl.workflow.validate import (
     validate,
     validate_prompt,
 )
-from conftest import FIXTURES
+from conftest import FIXTURES, load_json
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_crash_verdict_is_described(defs: NodeDefs) -> None:
 
 
 def sd15(ckpt: str = "v1-5.safetensors") -> dict[str, Any]:
-    return json.loads((FIXTURES / "ui2api" / "default.api.json").read_text()) | {
+    return load_json((FIXTURES / "ui2api" / "default.api.json").read_text()) | {
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}}
     }
 
@@ -290,7 +290,7 @@ def test_cycles_reported_once(defs: NodeDefs) -> None:
 
 
 def test_input_files(defs: NodeDefs) -> None:
-    prompt = {
+    prompt: dict[str, Any] = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "mine.png"}},
         "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
     }
@@ -324,8 +324,9 @@ def test_partial_success_is_not_ok(defs: NodeDefs) -> None:
 
 
 def test_validate_never_raises_on_garbage(defs: NodeDefs) -> None:
+    junk: Any
     for junk in ([1], "x", {"1": None}, {"nodes": [], "links": []}, {"1": {"class_type": 5, "inputs": []}}):
-        report = validate(junk, defs)  # type: ignore[arg-type]
+        report = validate(junk, defs)
         assert not report.ok and report.problems
     ui = validate({"nodes": [{"id": 1}], "links": []}, defs)
     assert "UI-format" in ui.problems[0]["text"]

@@ -124,7 +124,7 @@ def test_random_request_bodies(body: Any) -> None:
 
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
-    prompt = copy.deepcopy(draw(st.sampled_from(SEEDS)))
+    prompt: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(SEEDS)))
     ids = sorted(prompt)
     for _ in range(draw(st.integers(1, 4))):
         node_id = draw(st.sampled_from(ids))

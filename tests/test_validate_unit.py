@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from comfyctl.nodedefs import NodeDefs
+from comfyctl.testing.tracebacks import TRACEBACK_ROOT, format_frame
 from comfyctl.workflow.validate import (
     KNOWN_VALIDATORS,
-    TRACEBACK_ROOT,
     ValidatorSpec,
     file_validator,
     validate_prompt,
@@ -235,7 +235,7 @@ def test_value_not_in_list_short_and_long(defs: NodeDefs) -> None:
 
 
 def test_coercion_in_place_on_a_copy(defs: NodeDefs) -> None:
-    prompt = {
+    prompt: dict[str, Any] = {
         "1": {"class_type": "PrimitiveBoolean", "inputs": {"value": "false"}},
         "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
         "3": {"class_type": "PrimitiveFloat", "inputs": {"value": "1.5"}},
@@ -290,7 +290,7 @@ def test_unknown_inputs_are_ignored_and_kept(defs: NodeDefs) -> None:
 def test_exception_during_validation(
     defs: NodeDefs, link: list[Any], exc_type: str, details: str, line: int
 ) -> None:
-    verdict = validate_prompt({"1": image(), "2": preview(link)}, defs)
+    verdict = validate_prompt({"1": image(), "2": preview(link)}, defs, format_frame=format_frame)
     error = only_error(verdict, "2")
     assert error["type"] == "exception_during_validation"
     assert (error["extra_info"]["exception_type"], error["details"]) == (exc_type, details)
@@ -310,7 +310,7 @@ def test_negative_and_bool_slots_index_like_python(defs: NodeDefs) -> None:
 
 def test_exception_during_inner_validation_is_attributed_upstream(defs: NodeDefs) -> None:
     prompt = {"2": {"class_type": "ImageInvert", "inputs": {"image": ["99", 0]}}, "3": preview(["2", 0])}
-    verdict = validate_prompt(prompt, defs)
+    verdict = validate_prompt(prompt, defs, format_frame=format_frame)
     assert list(verdict.body["node_errors"]) == ["2"]
     error = only_error(verdict, "2")
     assert error["type"] == "exception_during_inner_validation"
@@ -319,6 +319,16 @@ def test_exception_during_inner_validation_is_attributed_upstream(defs: NodeDefs
     assert error["extra_info"]["linked_node"] == ["2", 0]
     assert len(error["extra_info"]["traceback"]) == 2
     assert verdict.body["error"]["details"] == ""
+
+
+def test_tracebacks_are_left_to_the_caller(defs: NodeDefs) -> None:
+    # The library records where the server's code raised; ComfyUI's line table is the sandbox's.
+    prompt = {"1": image(), "2": preview(["1", 5])}
+    bare = only_error(validate_prompt(prompt, defs), "2")
+    named = only_error(validate_prompt(prompt, defs, format_frame=format_frame), "2")
+    assert bare["extra_info"]["traceback"] == []
+    assert named["extra_info"]["traceback"] == [format_frame("prompt"), format_frame("link_slot")]
+    assert {**bare, "extra_info": {}} == {**named, "extra_info": {}}
 
 
 def test_missing_inputs_key_on_output_node(defs: NodeDefs) -> None:
@@ -397,7 +407,7 @@ def test_loader_validation_exceptions_match_the_server(defs: NodeDefs) -> None:
         "1": {"class_type": "LoadImage", "inputs": {"image": ["5", 0]}},
         "2": preview(["1", 0]),
     }
-    error = only_error(validate_prompt(linked, defs), "1")
+    error = only_error(validate_prompt(linked, defs, format_frame=format_frame), "1")
     assert error["details"] == "'NoneType' object has no attribute 'endswith'"
     assert [t.split('", line ')[0].rsplit("/", 1)[1] for t in error["extra_info"]["traceback"]] == [
         "execution.py",
@@ -568,8 +578,8 @@ def test_known_tables_match_the_node_definitions(defs: NodeDefs) -> None:
         assert spec.v3 == ("output_matchtypes" in defs[class_type].raw), class_type
     for class_type, inputs in MODEL_INPUTS.items():
         for name in inputs if class_type in defs else ():
-            spec = defs[class_type].input(name)
-            assert spec is not None and spec.is_combo, (class_type, name)
+            declared = defs[class_type].input(name)
+            assert declared is not None and declared.is_combo, (class_type, name)
     for class_type, (name, _kind) in FILE_LOADERS.items():
         assert class_type in KNOWN_VALIDATORS and KNOWN_VALIDATORS[class_type].args[1] == name
 
@@ -631,8 +641,8 @@ def test_autogrow_names_template_and_dynamic_slot() -> None:
         ("value_bigger_than_max", "vals.a")
     ]
     assert verdict.prompt["1"]["inputs"]["vals.c"] == 2
-    slot = {"class_type": "Slot", "inputs": {"slot": ["0", 0]}}
-    prompt = {
+    slot: dict[str, Any] = {"class_type": "Slot", "inputs": {"slot": ["0", 0]}}
+    prompt: dict[str, Any] = {
         "0": {"class_type": "Src", "inputs": {}},
         "1": slot,
         "2": {"class_type": "Out", "inputs": {"image": ["1", 0]}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -65,8 +66,8 @@ def node(
     nid: int,
     type_: str,
     *,
-    ins: list[tuple[str, str, int | None]] = (),
-    outs: list[tuple[str, str]] = (),
+    ins: Sequence[tuple[str, str, int | None]] = (),
+    outs: Sequence[tuple[str, str]] = (),
     wv: Any = None,
     mode: int = 0,
     title: str | None = None,

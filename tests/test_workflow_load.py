@@ -118,6 +118,7 @@ def test_image_without_metadata_says_so() -> None:
         (b'{"a": {"b": 1}}', "neither an API workflow"),
         (b'{"1": {"class_type": "X"}, "2": {"inputs": {}}}', "node(s) 2 have no 'class_type'"),
         (b'{"prompt": {"1": {"inputs": {}}}}', "'prompt' object"),
+        (b'{"1": {"class_type": 42}, "2": {"inputs": {}}}', "node(s) 2 have no 'class_type'"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x10tEXtab", "truncated"),
     ],
 )

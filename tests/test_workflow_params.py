@@ -11,7 +11,7 @@ import pytest
 from comfyctl.errors import ParameterError
 from comfyctl.nodedefs import NodeDefs
 from comfyctl.workflow import find_node, get_param, list_params, set_param, set_params
-from conftest import FIXTURES
+from conftest import FIXTURES, load_json
 
 
 @cache
@@ -20,7 +20,7 @@ def defs() -> NodeDefs:
 
 
 def prompt() -> dict[str, Any]:
-    return json.loads((FIXTURES / "ui2api" / "edge_control_after_generate.api.json").read_text())
+    return load_json((FIXTURES / "ui2api" / "edge_control_after_generate.api.json").read_text())
 
 
 def test_get_by_id_title_and_class() -> None:

@@ -12,7 +12,7 @@ import pytest
 from comfyctl.errors import ParameterError
 from comfyctl.nodedefs import NodeDefs
 from comfyctl.workflow import apply_controls, next_value, seed_inputs, set_seeds, to_api
-from conftest import FIXTURES
+from conftest import FIXTURES, load_json
 
 
 @cache
@@ -21,7 +21,7 @@ def defs() -> NodeDefs:
 
 
 def ui() -> dict[str, Any]:
-    return json.loads((FIXTURES / "ui2api" / "edge_control_after_generate.ui.json").read_text())
+    return load_json((FIXTURES / "ui2api" / "edge_control_after_generate.ui.json").read_text())
 
 
 def values(graph: dict[str, Any]) -> dict[int, Any]:

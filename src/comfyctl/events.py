@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -325,7 +325,7 @@ def _failed(d: dict[str, Any]) -> Event:
     )
 
 
-_PARSERS: dict[str, Any] = {
+_PARSERS: dict[str, Callable[[dict[str, Any]], Event]] = {
     "status": _status,
     "execution_start": lambda d: ExecutionStart(prompt_id=_pid(d), timestamp=d.get("timestamp")),
     "execution_cached": lambda d: ExecutionCached(

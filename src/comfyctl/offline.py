@@ -23,7 +23,7 @@ submitted workflow pending again. An unreadable ledger stops every operation of 
 (nothing is treated as pending on a guess). A server that ignores client-chosen prompt ids (older
 ComfyUI) gets its own id recorded, with ``exactly_once: false``: a submit interrupted between the
 POST and the ledger write cannot be detected there. Writers of one project serialise on
-``projects/{project}/.lock`` (``fcntl`` on POSIX; without it, run one writer per project at a time).
+``projects/{project}/.lock`` (``filelock``: flock on POSIX, msvcrt on Windows).
 """
 
 from __future__ import annotations
@@ -227,19 +227,12 @@ def io_errors(action: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if missing); a no-op without ``fcntl``."""
+    """An exclusive lock on ``path`` (created if missing), across processes, on POSIX and Windows."""
+    from filelock import FileLock  # flock on POSIX, msvcrt.locking on Windows
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: documented as one writer at a time
+    with FileLock(path):
         yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _check_part(value: str, what: str) -> str:

@@ -19,8 +19,7 @@ Basic auth goes in the URL (``https://user:pass@host``). ``COMFYUI_HEADERS`` is 
 
 The config file is TOML: ``$COMFYUI_CONFIG``, else ``$XDG_CONFIG_HOME/comfyctl/config.toml``
 (``~/.config/comfyctl/config.toml``). It is read with :mod:`tomllib` (Python 3.11+) or ``tomli``
-when installed; on Python 3.10 without ``tomli`` the default file is skipped and an explicitly named
-one is a :class:`~comfyctl.errors.UsageError`. Example::
+(its backport, a dependency on Python 3.10). Example::
 
     url = "https://comfy.example.org"
     token = "..."
@@ -326,13 +325,8 @@ def _read_config(explicit: str | Path | None, env: Mapping[str, str]) -> tuple[d
         return {}, None
     if sys.version_info >= (3, 11):
         import tomllib as toml
-    else:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as toml  # type: ignore[import-not-found,unused-ignore]
-        except ModuleNotFoundError:
-            if explicit is not None:
-                raise UsageError("reading a config file needs Python 3.11+ or the 'tomli' package") from None
-            return {}, None
+    else:  # the backport, a dependency on Python < 3.11 (the file was silently skipped without it)
+        import tomli as toml
     try:
         data = toml.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, toml.TOMLDecodeError) as exc:

@@ -268,7 +268,7 @@ def test_async_client_same_flows(live_url: str, tmp_path: Path) -> None:
             out = result.outputs[0]
             assert path.read_bytes() == await c.view(out.filename, subfolder=out.subfolder)
             running = await c.submit(slow())
-            outcomes = []
+            outcomes: list[Any] = []
             with pytest.raises(errors.Interrupted):
                 async for event in running.events():
                     if started(event) and not outcomes:

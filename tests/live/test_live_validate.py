@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from comfyctl.nodedefs import NodeDefs
+from comfyctl.testing.tracebacks import format_frame
 from comfyctl.workflow.validate import (
     FILE_LOADERS,
     MODEL_INPUTS,
@@ -54,6 +55,11 @@ def scale(link: Any, method: Any = "area") -> dict[str, Any]:
 
 MASK = {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 8, "height": 8}}
 CASES: dict[str, Any] = {
+    # a class_type that is not a string: 400 invalid_prompt (looked up as a name), or 500 when unhashable
+    "class_type_int": {"prompt": {"1": {"class_type": 42, "inputs": {}}, "2": preview(["1", 0])}},
+    "class_type_null": {"prompt": {"1": {"class_type": None, "inputs": {}}}},
+    "class_type_bool": {"prompt": {"1": {"class_type": True, "inputs": {}}}},
+    "class_type_list": {"prompt": {"1": {"class_type": ["EmptyImage"], "inputs": {}}}},
     "valid_chain": {"prompt": {"1": empty(), "2": invert(["1", 0]), "3": preview(["2", 0])}},
     "valid_coerced": {"prompt": {"1": empty("8", 8.7), "2": preview(["1", 0])}},
     "valid_value_wrapper": {
@@ -169,9 +175,10 @@ def live_defs(server: httpx.Client) -> NodeDefs:
 
 
 def _frames(lines: list[str]) -> list[str]:
-    # the install path differs (ComfyUI may live in a folder named comfyui/: only its comfy/ and comfy_*/
-    # packages are kept); file, line, function, source and carets must not
-    return [re.sub(r'File "[^"]*?/((comfy(?:_\w+)?/)*[\w.]+\.py)"', r'File "\1"', line) for line in lines]
+    # the install path differs; file, line, function, source and carets must not
+    # (an install folder itself named "comfyui" must not be kept as if it were comfy/ or comfy_api/)
+    path = r'File "[^"]*?/((?:comfy/|comfy_\w+/)(?:\w+/)*[\w.]+\.py|[\w.]+\.py)"'
+    return [re.sub(path, r'File "\1"', line) for line in lines]
 
 
 def normalise(value: Any, key: str = "") -> Any:
@@ -203,7 +210,10 @@ def test_same_verdict_as_the_real_server(name: str, server: httpx.Client, live_d
     answer = server.post("/prompt", json=body)
     files = set(live_defs["LoadImage"].input("image").choices or ())  # type: ignore[union-attr]
     ours = validate_request(
-        body, live_defs, custom_validators={"LoadImage": file_validator("image", files.__contains__)}
+        body,
+        live_defs,
+        custom_validators={"LoadImage": file_validator("image", files.__contains__)},
+        format_frame=format_frame,
     )
     assert ours.status == answer.status_code, answer.text
     if answer.status_code == 500:

@@ -83,7 +83,7 @@ class JobProgress:
         kind = getattr(event, "type", "")
         now = self.clock()
         if kind == "queue_position":
-            changed = self.queue_position != event.position
+            changed: bool = self.queue_position != event.position
             self.queue_position = event.position
             return changed
         if kind == "execution_start":

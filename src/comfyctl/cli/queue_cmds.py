@@ -15,7 +15,7 @@ __all__ = ["cancel", "history", "interrupt", "queue"]
 
 
 def _item(item: Any, position: int | None) -> dict[str, Any]:
-    doc = item.to_dict()
+    doc: dict[str, Any] = item.to_dict()
     doc["position"] = position
     return doc
 

@@ -122,7 +122,7 @@ def check_writable(out: Path) -> None:
 
 def result_doc(result: Any, files: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``--json`` document of run/wait/download/demo (docs/cli.md)."""
-    doc = result.to_dict()
+    doc: dict[str, Any] = result.to_dict()
     doc["outputs"] = files
     doc["saved"] = [f["path"] for f in files if f.get("path")]
     return doc

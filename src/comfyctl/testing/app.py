@@ -534,6 +534,7 @@ class SandboxServer:
 
     def validate(self, prompt: Any, targets: Any) -> Any:
         """ComfyUI's validate_prompt (reproduced in comfyctl.workflow.validate) with this sandbox's files."""
+        from comfyctl.testing.tracebacks import format_frame
         from comfyctl.workflow.validate import file_validator, validate_prompt
 
         def exists(name: str) -> bool:
@@ -541,7 +542,11 @@ class SandboxServer:
 
         custom = {ct: file_validator(kind, exists) for ct, kind in FILE_LOADERS.items()}
         verdict = validate_prompt(
-            prompt, self.node_defs(), partial_execution_targets=targets, custom_validators=custom
+            prompt,
+            self.node_defs(),
+            partial_execution_targets=targets,
+            custom_validators=custom,
+            format_frame=format_frame,
         )
         if verdict.status == 500:  # the real server has no handler for these: aiohttp's 500 text/plain
             raise RuntimeError(verdict.body.get("exception_message", "invalid prompt"))

@@ -173,11 +173,9 @@ def _json_kind(obj: Any) -> str:
 def _check_api(obj: Mapping[str, Any], what: str) -> None:
     if not obj:
         raise WorkflowError(f"{what} is an empty object: no nodes")
-    bad = [
-        str(k)
-        for k, v in obj.items()
-        if not isinstance(v, Mapping) or not isinstance(v.get("class_type"), str)
-    ]
+    # A class_type of the wrong type (42, null) still makes an API node: the server answers it with
+    # 400 invalid_prompt ("Cannot execute because node 42 does not exist."), so validation says so.
+    bad = [str(k) for k, v in obj.items() if not isinstance(v, Mapping) or "class_type" not in v]
     if not bad:
         odd = [str(k) for k, v in obj.items() if "inputs" in v and not isinstance(v["inputs"], Mapping)]
         if odd:

@@ -334,7 +334,7 @@ def set_ui_params(
 def _set_ui_params(
     ui: Mapping[str, Any], assignments: Iterable[str], defs: NodeDefs, unlink: bool
 ) -> dict[str, Any]:
-    from comfyctl.workflow.convert import _widget_layout  # the converter's widget model
+    from comfyctl.workflow.widgets import widget_layout
 
     graph = copy.deepcopy(dict(ui))
     nodes = {
@@ -346,7 +346,7 @@ def _set_ui_params(
         cls = raw["type"]
         if cls not in defs:
             continue
-        layout = _widget_layout(defs[cls], raw.get("widgets_values"))
+        layout = widget_layout(defs[cls], raw.get("widgets_values"))
         if layout is None:
             continue
         layouts[node_id] = layout

@@ -23,13 +23,12 @@ from typing import Any, Literal
 
 from comfyctl.errors import ParameterError, WorkflowError
 from comfyctl.nodedefs import InputSpec, NodeDefs
-from comfyctl.workflow.convert import _Widget, _widget_layout
+from comfyctl.workflow.widgets import SEED_NAMES, Widget, widget_layout
 
 __all__ = ["SeedChoice", "apply_controls", "next_value", "seed_inputs", "set_seeds"]
 
 SeedChoice = int | Literal["random"]
 
-_SEED_NAMES = ("seed", "noise_seed")
 _LIMIT = 2**50  # the frontend clamps numeric controls to ±2^50 (0x4000000000000)
 
 
@@ -43,7 +42,7 @@ def _is_seed_like(spec: InputSpec) -> bool:
     if spec.type != "INT" or "seed" not in spec.name.lower():
         return False
     flag = spec.options.get("control_after_generate")
-    return bool(flag) if flag is not None else spec.name in _SEED_NAMES
+    return bool(flag) if flag is not None else spec.name in SEED_NAMES
 
 
 def seed_inputs(api: Mapping[str, Any], defs: NodeDefs | None = None) -> list[tuple[str, str]]:
@@ -63,7 +62,7 @@ def seed_inputs(api: Mapping[str, Any], defs: NodeDefs | None = None) -> list[tu
             spec = (
                 defs[cls].input(name) if defs is not None and isinstance(cls, str) and cls in defs else None
             )
-            if (spec is not None and _is_seed_like(spec)) or (spec is None and name in _SEED_NAMES):
+            if (spec is not None and _is_seed_like(spec)) or (spec is None and name in SEED_NAMES):
                 found.append((str(node_id), str(name)))
     return found
 
@@ -173,7 +172,7 @@ def next_value(
     return min(hi, max(lo, value)) if kind != "INT" else int(min(hi, max(lo, value)))
 
 
-def _controlled(widgets: list[_Widget]) -> list[tuple[_Widget, _Widget, _Widget | None]]:
+def _controlled(widgets: list[Widget]) -> list[tuple[Widget, Widget, Widget | None]]:
     """(value widget, its control widget, its filter widget or None) triples, in order."""
     found = []
     for i, w in enumerate(widgets):
@@ -184,7 +183,7 @@ def _controlled(widgets: list[_Widget]) -> list[tuple[_Widget, _Widget, _Widget 
 
 
 def _new_value(
-    w: _Widget, control: _Widget, filt: _Widget | None, seed: SeedChoice | None, rng: random.Random
+    w: Widget, control: Widget, filt: Widget | None, seed: SeedChoice | None, rng: random.Random
 ) -> Any:
     seed_like = w.kind == "INT" and _is_seed_like(
         InputSpec(w.name.rsplit(".", 1)[-1], "INT", w.options, True)
@@ -210,7 +209,7 @@ def _apply_node(node: dict[str, Any], defs: NodeDefs, seed: SeedChoice | None, r
     cls = node.get("type")
     if not isinstance(values, list) or not isinstance(cls, str) or cls not in defs:
         return
-    layout = _widget_layout(defs[cls], values)
+    layout = widget_layout(defs[cls], values)
     if layout is None:
         return
     for w, control, filt in _controlled(layout):
@@ -248,9 +247,9 @@ def _apply_primitive(
         return
     kind = "COMBO" if spec.is_combo else spec.type
     options = {**spec.options, "values": list(spec.choices or [])} if spec.is_combo else spec.options
-    w = _Widget(spec.name, values[0], kind=kind, options=options)
-    control = _Widget("control_after_generate", values[1], kind="control")
-    filt = _Widget("control_filter_list", values[2], kind="filter") if len(values) > 2 else None
+    w = Widget(spec.name, values[0], kind=kind, options=options)
+    control = Widget("control_after_generate", values[1], kind="control")
+    filt = Widget("control_filter_list", values[2], kind="filter") if len(values) > 2 else None
     values[0] = _new_value(w, control, filt, seed, rng)
 
 
@@ -329,7 +328,7 @@ def _apply_instance(
             if _is_seed_like(spec) and isinstance(values[index], int) and not isinstance(values[index], bool):
                 values[index] = _random_in(spec.options, rng) if seed == "random" else seed
             continue
-        layout = _widget_layout(defs[inner["type"]], inner.get("widgets_values")) or []
+        layout = widget_layout(defs[inner["type"]], inner.get("widgets_values")) or []
         for w, control, filt in _controlled(layout):
             if w.name == widget_name:
                 filter_text = str(filt.value or "") if filt else ""
