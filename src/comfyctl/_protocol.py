@@ -201,19 +201,69 @@ def history_params(max_items: int | None, offset: int | None) -> dict[str, int]:
 # -- responses ------------------------------------------------------------------------------------
 
 
+class CappedBody:
+    """Collects an answer's chunks, refusing to grow past ``cap`` bytes while reading (not after):
+    a 300 MB answer from a broken proxy or custom node costs at most ``cap``, not 3x its size.
+
+    ``declared`` is the Content-Length, checked before the first chunk. With ``truncate`` (error
+    bodies, only quoted) reading just stops at the cap instead of raising.
+    """
+
+    def __init__(
+        self,
+        cap: int,
+        *,
+        method: str,
+        url: str,
+        declared: str | None = None,
+        truncate: bool = False,
+    ):
+        self.cap, self.method, self.url, self.truncate = cap, method, url, truncate
+        self.buffer = bytearray()
+        self.full = False
+        if not truncate and declared and declared.isdigit() and int(declared) > cap:
+            raise self._too_large(int(declared))
+
+    def add(self, chunk: bytes) -> bool:
+        """Append a chunk; False once a truncated body is full (stop reading).
+
+        Raises:
+            ResponseTooLarge: the body passed the cap (and ``truncate`` is off).
+        """
+        room = self.cap - len(self.buffer)
+        if len(chunk) > room:
+            if not self.truncate:
+                raise self._too_large(None)
+            self.buffer += chunk[:room]
+            self.full = True
+            return False
+        self.buffer += chunk
+        return True
+
+    def _too_large(self, size: int | None) -> errors.ResponseTooLarge:
+        what = f"{size} bytes" if size is not None else "more"
+        return errors.ResponseTooLarge(
+            f"{self.method} {self.url}: the answer is larger than the {self.cap}-byte cap ({what})",
+            status=200,
+            method=self.method,
+            url=self.url,
+            details={"cap": self.cap, "declared": size},
+        )
+
+
 def _same(text: str) -> str:
     return text
 
 
 def decode_json(
-    body: str | bytes, *, method: str, url: str, status: int = 200, redact: Redact = _same
+    body: str | bytes | bytearray, *, method: str, url: str, status: int = 200, redact: Redact = _same
 ) -> Any:
     """Parse a JSON answer (bytes are read as UTF-8/16/32, as JSON says); a non-JSON 2xx body is a
     server fault, not a crash."""
     try:
         return json.loads(body) if body.strip() else None
     except ValueError as exc:
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        text = body if isinstance(body, str) else bytes(body[:_BODY_QUOTE * 4]).decode("utf-8", "replace")
         raise errors.HTTPError(
             f"{method} {url}: the server answered {status} with a body that is not JSON",
             status=status,
@@ -263,13 +313,24 @@ def error_for_status(
     prompt: Mapping[str, Any] | None = None,
     log_tail: str | None = None,
     authenticated: bool = False,
+    query: Mapping[str, str] | None = None,
 ) -> errors.ComfyError:
     """The one place an unexpected HTTP status becomes a :class:`ComfyError`.
 
     ``body`` must already be redacted. ``prompt`` is the workflow when the request was
-    ``POST /prompt`` (a 400 then becomes :class:`PromptRejected`).
+    ``POST /prompt`` (a 400 then becomes :class:`PromptRejected`). ``query`` is the request's
+    query (a 403 from ``/view`` for a subfolder leaving the server's folder is not an auth failure).
     """
     common: dict[str, Any] = {"status": status, "method": method, "url": url, "body": body}
+    outside = _outside_folder(query) if status == 403 and url.split("?")[0].endswith("/view") else None
+    if outside is not None:
+        # ComfyUI answers 403 for a subfolder that leaves the type's folder (e.g. ../../..)
+        return errors.UnsafePath(
+            f"{method} {url}: the server refused {outside!r} (403): the path leaves its "
+            f"{(query or {}).get('type') or 'output'} folder",
+            hint="the file name came from a broken or hostile history entry; nothing was written",
+            details={**common, "path": outside},
+        )
     if status == 400 and prompt is not None:
         data = _maybe_json(body)
         if isinstance(data, dict) and ("error" in data or "node_errors" in data):
@@ -321,6 +382,20 @@ def error_for_status(
     )
 
 
+def _outside_folder(query: Mapping[str, str] | None) -> str | None:
+    """The ``subfolder/filename`` of a ``/view`` query when it leaves the server's folder."""
+    import posixpath
+
+    if not query:
+        return None
+    sub = str(query.get("subfolder") or "").replace("\\", "/")
+    name = str(query.get("filename") or "")
+    joined = posixpath.normpath(posixpath.join(sub, "x")) if sub else "x"
+    if joined.startswith(("/", "../")) or name.startswith("/") or ".." in name:
+        return posixpath.join(sub, name)
+    return None
+
+
 def _maybe_json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -362,6 +437,50 @@ def log_tail(logs: Any, lines: int = 30) -> str | None:
     if not isinstance(logs, str) or not logs.strip():
         return None
     return "\n".join(logs.rstrip().splitlines()[-lines:])
+
+
+def parse_history_entry(data: Any, prompt_id: str, *, url: str, redact: Redact = _same) -> Any:
+    """``GET /history/{id}`` → the entry, or None while it is not there (ComfyUI answers ``{}``).
+
+    Raises:
+        HTTPError: anything else (an object naming other prompts, a list...): retrying would
+            only read it again.
+    """
+    if data is None or data == {}:
+        return None
+    if isinstance(data, dict) and isinstance(data.get(prompt_id), dict):
+        return data[prompt_id]
+    raise unexpected(
+        f"GET {url}: the answer is not prompt {prompt_id}'s history entry",
+        data,
+        method="GET",
+        url=url,
+        redact=redact,
+        hint="is this a ComfyUI server (and not a proxy's page)?",
+    )
+
+
+def parse_object_info(data: Any, *, url: str, redact: Redact = _same) -> dict[str, Any]:
+    """``GET /object_info`` → ``{class_type: definition}``; every definition must be an object.
+
+    Raises:
+        HTTPError: the answer is not an object, or a class's definition is not one (a broken
+            custom node pack): named, instead of a crash deep in a command.
+    """
+    expect(data, dict, method="GET", url=url, redact=redact)
+    bad = [k for k, v in data.items() if not isinstance(v, dict)]
+    if bad:
+        kind = type(data[bad[0]]).__name__
+        raise unexpected(
+            f"GET {url}: the definition of node class {bad[0]!r} is a {kind}, not an object"
+            + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+            {k: data[k] for k in bad[:20]},
+            method="GET",
+            url=url,
+            redact=redact,
+            hint="a custom node pack sends a broken definition: update or remove it",
+        )
+    return dict(data)
 
 
 def parse_submit(
@@ -645,6 +764,23 @@ def raise_for_result(result: Result) -> Result:
     if result.status == "interrupted":
         raise interrupted(result.prompt_id, result.error)
     return result
+
+
+def with_prompt(exc: errors.ComfyError, prompt_id: str) -> errors.ComfyError:
+    """``exc`` naming the prompt it happened to (``details["prompt_id"]``): raised after an id
+    was chosen, the prompt may be on the server whatever failed here."""
+    exc.details.setdefault("prompt_id", prompt_id)
+    return exc
+
+
+def landing_unknown(check: errors.ComfyError, prompt_id: str, post: errors.ComfyError) -> errors.ComfyError:
+    """The POST of a prompt got no answer, and the look at ``/queue`` + ``/history`` that would
+    tell whether it landed failed too: the prompt may be queued (``details["landed"]`` is None)."""
+    check.message = f"{post.message}; then {check.message}: prompt {prompt_id} may be queued"
+    check.args = (check.message,)
+    check.hint = "the prompt may run: attach(prompt_id) finds out once the server answers"
+    check.details.update(prompt_id=prompt_id, landed=None)
+    return check
 
 
 def closed_error() -> errors.UsageError:

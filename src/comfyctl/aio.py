@@ -293,7 +293,30 @@ class AsyncClient:
             **kw,
         )
 
-    async def _request(
+    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """:meth:`_fetch` for a request whose answer body does not matter (read, capped, dropped)."""
+        return (await self._fetch(method, path, **kw))[0]
+
+    async def _read(
+        self, resp: httpx.Response, method: str, url: str, *, whole: bool = False
+    ) -> bytes | bytearray:
+        """The body of ``resp`` (then closed): at most ``max_response_bytes`` unless ``whole``."""
+        try:
+            if whole:
+                return await resp.aread()
+            body = proto.CappedBody(
+                self.settings.max_response_bytes,
+                method=method,
+                url=url,
+                declared=resp.headers.get("content-length"),
+            )
+            async for chunk in resp.aiter_bytes(_CHUNK):
+                body.add(chunk)
+            return body.buffer
+        finally:
+            await resp.aclose()
+
+    async def _fetch(
         self,
         method: str,
         path: str,
@@ -301,9 +324,10 @@ class AsyncClient:
         retry: bool | None = None,
         prompt: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        whole: bool = False,
         **kw: Any,
-    ) -> httpx.Response:
-        """See ``Client._request``: the same retry rules."""
+    ) -> tuple[httpx.Response, bytes | bytearray]:
+        """See ``Client._fetch``: the same retry rules and the same cap."""
         http = self._client()
         route = proto.api(path)
         url = self.settings.base_url + route
@@ -312,9 +336,15 @@ class AsyncClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                resp = await http.request(
+                request = http.build_request(
                     method, route, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kw
                 )
+                resp = await http.send(request, stream=True)
+                delay = proto.answer_retry_delay(
+                    attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
+                )
+                if delay is None and resp.status_code < 400:
+                    return resp, await self._read(resp, method, url, whole=whole)
             except httpx.HTTPError as exc:
                 delay = error_retry_delay(exc, attempt, last=last, idempotent=idempotent)
                 if delay is not None:
@@ -323,48 +353,48 @@ class AsyncClient:
                 raise transport_error(
                     exc, method, url, timeout or self.settings.timeout, self.settings
                 ) from exc
-            delay = proto.answer_retry_delay(
-                attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
-            )
             if delay is not None:
                 await resp.aclose()
                 await asyncio.sleep(delay)
                 continue
-            if resp.status_code >= 400:
-                raise await self._status_error(resp, method, url, prompt)
-            return resp
+            raise await self._status_error(resp, method, url, prompt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _status_error(
         self, resp: httpx.Response, method: str, url: str, prompt: Mapping[str, Any] | None
     ) -> ComfyError:
+        body = proto.CappedBody(self.settings.max_response_bytes, method=method, url=url, truncate=True)
         try:
-            body = (await resp.aread()).decode("utf-8", "replace")
+            async for chunk in resp.aiter_bytes(_CHUNK):
+                if not body.add(chunk):
+                    break
         except httpx.HTTPError:
-            body = ""
+            pass
+        finally:
+            await resp.aclose()
         tail = None
         if resp.status_code >= 500 and not url.endswith("/internal/logs"):
             try:
-                logs = await self._request("GET", "/internal/logs", retry=False, timeout=_LOG_TIMEOUT)
-                tail = proto.log_tail(logs.json())
-            except (ComfyError, ValueError):
+                tail = proto.log_tail(
+                    await self._json("GET", "/internal/logs", retry=False, timeout=_LOG_TIMEOUT)
+                )
+            except ComfyError:
                 tail = None
         return proto.error_for_status(
             resp.status_code,
             method=method,
             url=url,
-            body=self.settings.redact(body),
+            body=self.settings.redact(body.buffer.decode("utf-8", "replace")),
             content_type=resp.headers.get("content-type", ""),
             prompt=prompt,
             log_tail=self.settings.redact(tail) if tail else None,
             authenticated="Authorization" in self.settings.request_headers(),
+            query=dict(resp.request.url.params),
         )
 
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
-        resp = await self._request(method, path, **kw)
-        return proto.decode_json(
-            resp.content, method=method, url=str(resp.request.url), redact=self.settings.redact
-        )
+        resp, body = await self._fetch(method, path, **kw)
+        return proto.decode_json(body, method=method, url=str(resp.request.url), redact=self.settings.redact)
 
     async def _expect(self, path: str, kind: type, **kw: Any) -> Any:
         return proto.expect(
@@ -384,7 +414,7 @@ class AsyncClient:
     async def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         """Node definitions: all, or one class (``{}`` when the class is unknown)."""
         path = "/object_info" if class_type is None else f"/object_info/{_seg(class_type)}"
-        return dict(await self._expect(path, dict))
+        return proto.parse_object_info(await self._json("GET", path), url=path, redact=self.settings.redact)
 
     async def node_defs(self) -> NodeDefs:
         """All node definitions as :class:`NodeDefs` (fetched once per client)."""
@@ -432,9 +462,9 @@ class AsyncClient:
 
     async def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
         """One history entry, or None while pending, running or unknown."""
-        data = await self._json("GET", f"/history/{_seg(prompt_id)}")
-        entry = data.get(prompt_id) if isinstance(data, dict) else None
-        return entry if isinstance(entry, dict) else None
+        path = f"/history/{_seg(prompt_id)}"
+        data = await self._json("GET", path)
+        return proto.parse_history_entry(data, prompt_id, url=path, redact=self.settings.redact)
 
     async def delete_history(self, prompt_ids: Iterable[str]) -> None:
         """Remove finished prompts from the history (unknown ids are ignored by the server)."""
@@ -487,6 +517,9 @@ class AsyncClient:
         self._hub.register(pid)
         try:
             got_id, got_number, node_errors, resent = await self._post_prompt(body, workflow)
+        except ComfyError as exc:
+            self._hub.unregister(pid)
+            raise proto.with_prompt(exc, pid)
         except BaseException:
             self._hub.unregister(pid)
             raise
@@ -512,10 +545,14 @@ class AsyncClient:
                 if attempt or isinstance(exc, ServerUnreachable):
                     raise
                 # The server does not check prompt id uniqueness: re-send only if it did not land.
-                item = proto.queued(await self.queue(), pid)
+                try:
+                    item = proto.queued(await self.queue(), pid)
+                    entry = None if item is not None else await self.history_entry(pid)
+                except ComfyError as check:
+                    raise proto.landing_unknown(check, pid, exc) from exc
                 if item is not None:
                     return pid, item.number, {}, False
-                if await self.history_entry(pid) is not None:
+                if entry is not None:
                     return pid, None, {}, False
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -624,20 +661,19 @@ class AsyncClient:
         if isinstance(content, Path):
             # httpx's async multipart reads sync file objects; a local file read is brief.
             with content.open("rb") as fh:
-                resp = await self._request(
+                payload = await self._json(
                     "POST", route, files={"image": (name, fh, mime)}, data=data, retry=False
                 )
         else:
-            resp = await self._request(
+            payload = await self._json(
                 "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
             )
-        payload = proto.decode_json(resp.content, method="POST", url=route, redact=self.settings.redact)
         return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
 
     async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
-        resp = await self._request("GET", "/view", params=proto.asked_view_params(filename, subfolder, type))
-        return resp.content
+        params = proto.asked_view_params(filename, subfolder, type)
+        return bytes((await self._fetch("GET", "/view", params=params, whole=True))[1])
 
     async def view_to(
         self,
@@ -665,8 +701,11 @@ class AsyncClient:
     async def download_all(
         self, result: Result, dest_dir: str | Path, *, overwrite: bool = False
     ) -> list[Path]:
-        """Every output file of a result."""
-        return [await self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
+        """Every output file of a result (see :meth:`comfyctl.Client.download_all`)."""
+        try:
+            return [await self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
+        except ComfyError as exc:
+            raise proto.with_prompt(exc, result.prompt_id)
 
     async def _stream(
         self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool
@@ -740,7 +779,15 @@ class AsyncJob(JobBase):
         return await self._client.cancel(self.prompt_id)
 
     async def _follow(self, timeout: float | None, *, positions: bool) -> AsyncIterator[Event]:
-        """Run the :class:`JobFlow` loop (see ``comfyctl.Job._follow``)."""
+        """:meth:`_drive`, its errors naming the prompt (``details["prompt_id"]``)."""
+        try:
+            async for event in self._drive(timeout, positions=positions):
+                yield event
+        except ComfyError as exc:
+            raise proto.with_prompt(exc, self.prompt_id)
+
+    async def _drive(self, timeout: float | None, *, positions: bool) -> AsyncIterator[Event]:
+        """Run the :class:`JobFlow` loop (see ``comfyctl.Job._drive``)."""
         client, hub, pid = self._client, self._hub, self.prompt_id
         limit = timeout if timeout is not None else client.settings.wait_timeout
         flow = self._flow.follow(limit, positions=positions)

@@ -47,6 +47,7 @@ from comfyctl._safepath import free_name, safe_relpath
 from comfyctl.errors import (
     ComfyError,
     JobLost,
+    LocalIOError,
     NotFound,
     RequestTimeout,
     ServerUnreachable,
@@ -322,7 +323,11 @@ class Sink:
 
             fd, tmp = create_temp(self.target.parent, ".comfyctl-", ".part")
         except OSError as exc:
-            raise UsageError(f"cannot write into {self.target.parent}: {exc}") from exc
+            raise LocalIOError(
+                f"cannot write into {self.target.parent}: {exc.strerror or exc}",
+                hint="choose another destination, or free space / fix permissions there",
+                details={"path": str(self.target.parent), "errno": exc.errno},
+            ) from exc
         self.tmp = Path(tmp)
         self.file: IO[bytes] = os.fdopen(fd, "wb")
 
@@ -347,23 +352,30 @@ class Sink:
             os.replace(self.tmp, self.target)
             return self.target
         parent = self.target.parent
+        tried: set[PurePosixPath] = set()
+
+        def taken(name: PurePosixPath) -> bool:
+            # lexists: a broken symlink with the name exists for os.link, not for exists()
+            return name in tried or os.path.lexists(parent / str(name))
+
         while True:
-            name = free_name(PurePosixPath(self.target.name), lambda p: (parent / str(p)).exists())
+            name = free_name(PurePosixPath(self.target.name), taken)
+            tried.add(name)  # each name is tried once: a refusal never repeats the same attempt
             final = parent / str(name)
             try:
                 os.link(self.tmp, final)  # fails if the name was taken meanwhile: never clobbers
             except FileExistsError:
                 continue
             except OSError:  # no hard links on this file system
-                if final.exists():
+                if os.path.lexists(final):
                     continue
                 os.rename(self.tmp, final)
                 return final
             return final  # the temp name is removed by commit()
 
-    def _error(self, exc: OSError) -> UsageError:
+    def _error(self, exc: OSError) -> LocalIOError:
         what = "a folder has that name" if isinstance(exc, IsADirectoryError) else exc.strerror or str(exc)
-        return UsageError(
+        return LocalIOError(
             f"cannot write {self.target}: {what}",
             hint="choose another destination, or free space / fix permissions there",
             details={"path": str(self.target), "errno": exc.errno},
@@ -604,11 +616,10 @@ class Client:
         if tx is not None:
             tx.close()  # like httpx.Client: a transport given to the client is closed with it
 
-    def _send(
-        self, method: str, route: str, *, timeout: float | None = None, stream: bool = False, **kw: Any
-    ) -> httpx.Response:
+    def _send(self, method: str, route: str, *, timeout: float | None = None, **kw: Any) -> httpx.Response:
         """One request straight to the transport (httpx models, no httpx.Client layer: nothing of
-        it is used here, and it costs as much CPU as the request itself on a local server)."""
+        it is used here, and it costs as much CPU as the request itself on a local server). The
+        body is not read: the caller reads it (capped) and closes the response."""
         with self._lock:
             if self._closed:
                 raise closed_error()
@@ -631,12 +642,24 @@ class Client:
         )
         response = tx.handle_request(request)
         response.request = request
-        if not stream:
-            try:
-                response.read()
-            finally:
-                response.close()
         return response
+
+    def _read(self, resp: httpx.Response, method: str, url: str, *, whole: bool = False) -> bytes | bytearray:
+        """The body of ``resp`` (then closed): at most ``max_response_bytes`` unless ``whole``."""
+        try:
+            if whole:
+                return resp.read()
+            body = proto.CappedBody(
+                self.settings.max_response_bytes,
+                method=method,
+                url=url,
+                declared=resp.headers.get("content-length"),
+            )
+            for chunk in resp.iter_bytes(_CHUNK):
+                body.add(chunk)
+            return body.buffer
+        finally:
+            resp.close()
 
     def _ws_connect(self, url: str, *, headers: Mapping[str, str], open_timeout: float) -> Any:
         if self._ws_factory is not None:
@@ -659,7 +682,11 @@ class Client:
             **kw,
         ).__enter__()
 
-    def _request(
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """:meth:`_fetch` for a request whose answer body does not matter (read, capped, dropped)."""
+        return self._fetch(method, path, **kw)[0]
+
+    def _fetch(
         self,
         method: str,
         path: str,
@@ -667,12 +694,14 @@ class Client:
         retry: bool | None = None,
         prompt: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        whole: bool = False,
         **kw: Any,
-    ) -> httpx.Response:
-        """Send one request; retries (backoff + jitter) only what is safe to repeat.
+    ) -> tuple[httpx.Response, bytes | bytearray]:
+        """Send one request and read its answer; retries (backoff + jitter) only what is safe to
+        repeat. Returns the (closed) response and its body, capped unless ``whole``.
 
-        GETs are retried after connection errors and 502/503/504; other methods only when the
-        connection could not be made (nothing was sent).
+        GETs (and ``retry=True`` requests) are retried after connection errors and
+        408/429/502/503/504; other methods only when the connection could not be made.
         """
         route = proto.api(path)
         url = self.settings.base_url + route
@@ -682,6 +711,11 @@ class Client:
             last = attempt == attempts - 1
             try:
                 resp = self._send(method, route, timeout=timeout, **kw)
+                delay = proto.answer_retry_delay(
+                    attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
+                )
+                if delay is None and resp.status_code < 400:
+                    return resp, self._read(resp, method, url, whole=whole)
             except httpx.HTTPError as exc:
                 delay = error_retry_delay(exc, attempt, last=last, idempotent=idempotent)
                 if delay is not None:
@@ -690,49 +724,46 @@ class Client:
                 raise transport_error(
                     exc, method, url, timeout or self.settings.timeout, self.settings
                 ) from exc
-            delay = proto.answer_retry_delay(
-                attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
-            )
             if delay is not None:
                 resp.close()
                 time.sleep(delay)
                 continue
-            if resp.status_code >= 400:
-                raise self._status_error(resp, method, url, prompt)
-            return resp
+            raise self._status_error(resp, method, url, prompt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _status_error(
         self, resp: httpx.Response, method: str, url: str, prompt: Mapping[str, Any] | None
     ) -> ComfyError:
+        body = proto.CappedBody(self.settings.max_response_bytes, method=method, url=url, truncate=True)
         try:
-            body = resp.read().decode("utf-8", "replace")
+            for chunk in resp.iter_bytes(_CHUNK):
+                if not body.add(chunk):
+                    break
         except httpx.HTTPError:
-            body = ""
+            pass
+        finally:
+            resp.close()
         tail = None
         if resp.status_code >= 500 and not url.endswith("/internal/logs"):
             try:
-                tail = proto.log_tail(
-                    self._request("GET", "/internal/logs", retry=False, timeout=_LOG_TIMEOUT).json()
-                )
-            except (ComfyError, ValueError):
+                tail = proto.log_tail(self._json("GET", "/internal/logs", retry=False, timeout=_LOG_TIMEOUT))
+            except ComfyError:
                 tail = None
         return proto.error_for_status(
             resp.status_code,
             method=method,
             url=url,
-            body=self.settings.redact(body),
+            body=self.settings.redact(body.buffer.decode("utf-8", "replace")),
             content_type=resp.headers.get("content-type", ""),
             prompt=prompt,
             log_tail=self.settings.redact(tail) if tail else None,
             authenticated="Authorization" in self.settings.request_headers(),
+            query=dict(resp.request.url.params),
         )
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
-        resp = self._request(method, path, **kw)
-        return proto.decode_json(
-            resp.content, method=method, url=str(resp.request.url), redact=self.settings.redact
-        )
+        resp, body = self._fetch(method, path, **kw)
+        return proto.decode_json(body, method=method, url=str(resp.request.url), redact=self.settings.redact)
 
     def _expect(self, path: str, kind: type, **kw: Any) -> Any:
         return proto.expect(
@@ -752,7 +783,7 @@ class Client:
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         """Node definitions: all, or one class (``{}`` when the class is unknown)."""
         path = "/object_info" if class_type is None else f"/object_info/{_seg(class_type)}"
-        return dict(self._expect(path, dict))
+        return proto.parse_object_info(self._json("GET", path), url=path, redact=self.settings.redact)
 
     def node_defs(self) -> NodeDefs:
         """All node definitions as :class:`NodeDefs` (fetched once per client)."""
@@ -798,9 +829,8 @@ class Client:
 
     def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
         """One history entry, or None while pending, running or unknown."""
-        data = self._json("GET", f"/history/{_seg(prompt_id)}")
-        entry = data.get(prompt_id) if isinstance(data, dict) else None
-        return entry if isinstance(entry, dict) else None
+        path = f"/history/{_seg(prompt_id)}"
+        return proto.parse_history_entry(self._json("GET", path), prompt_id, url=path, redact=self.settings.redact)
 
     def delete_history(self, prompt_ids: Iterable[str]) -> None:
         """Remove finished prompts from the history (unknown ids are ignored by the server)."""
@@ -861,6 +891,9 @@ class Client:
         self._hub.register(pid)
         try:
             got_id, got_number, node_errors, resent = self._post_prompt(body, workflow)
+        except ComfyError as exc:
+            self._hub.unregister(pid)
+            raise proto.with_prompt(exc, pid)
         except BaseException:
             self._hub.unregister(pid)
             raise
@@ -886,10 +919,14 @@ class Client:
                 if attempt or isinstance(exc, ServerUnreachable):
                     raise
                 # The server does not check prompt id uniqueness: re-send only if it did not land.
-                item = proto.queued(self.queue(), pid)
+                try:
+                    item = proto.queued(self.queue(), pid)
+                    entry = None if item is not None else self.history_entry(pid)
+                except ComfyError as check:
+                    raise proto.landing_unknown(check, pid, exc) from exc
                 if item is not None:
                     return pid, item.number, {}, False
-                if self.history_entry(pid) is not None:
+                if entry is not None:
                     return pid, None, {}, False
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -1016,18 +1053,15 @@ class Client:
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if isinstance(content, Path):
             with content.open("rb") as fh:
-                resp = self._request("POST", route, files={"image": (name, fh, mime)}, data=data, retry=False)
+                payload = self._json("POST", route, files={"image": (name, fh, mime)}, data=data, retry=False)
         else:
-            resp = self._request(
-                "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
-            )
-        payload = proto.decode_json(resp.content, method="POST", url=route, redact=self.settings.redact)
+            payload = self._json("POST", route, files={"image": (name, content, mime)}, data=data, retry=False)
         return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
 
     def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
         params = proto.asked_view_params(filename, subfolder, type)
-        return self._request("GET", "/view", params=params).content
+        return bytes(self._fetch("GET", "/view", params=params, whole=True)[1])
 
     def view_to(
         self,
@@ -1052,8 +1086,12 @@ class Client:
         return self._stream(proto.view_params(filename, subfolder, ftype), Path(dest_dir), rel, overwrite)
 
     def download_all(self, result: Result, dest_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
-        """Every output file of a result (see :meth:`download`)."""
-        return [self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
+        """Every output file of a result (see :meth:`download`); an error names the prompt
+        (``details["prompt_id"]``)."""
+        try:
+            return [self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
+        except ComfyError as exc:
+            raise proto.with_prompt(exc, result.prompt_id)
 
     def _stream(self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool) -> Path:
         route = proto.api("/view")
@@ -1061,7 +1099,7 @@ class Client:
         for attempt in range(self.settings.retries + 1):
             last = attempt == self.settings.retries
             try:
-                resp = self._send("GET", route, params=params, stream=True)
+                resp = self._send("GET", route, params=params)
                 try:
                     delay = proto.answer_retry_delay(
                         attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=True
@@ -1146,6 +1184,13 @@ class Job(JobBase):
     # -- the loop ---------------------------------------------------------------------------------
 
     def _follow(self, timeout: float | None, *, positions: bool) -> Iterator[Event]:
+        """:meth:`_drive`, its errors naming the prompt (``details["prompt_id"]``)."""
+        try:
+            yield from self._drive(timeout, positions=positions)
+        except ComfyError as exc:
+            raise proto.with_prompt(exc, self.prompt_id)
+
+    def _drive(self, timeout: float | None, *, positions: bool) -> Iterator[Event]:
         """Run the :class:`JobFlow` loop: do each action it asks for, send back the answer."""
         client, hub, pid = self._client, self._hub, self.prompt_id
         limit = timeout if timeout is not None else client.settings.wait_timeout

@@ -22,13 +22,18 @@ context). Library exceptions (httpx, websockets, json) are translated at the bou
     │   ├── AuthError (401/403, Origin check)    unauthorized        8
     │   ├── NotFound (404)                       not_found           1
     │   ├── RequestTooLarge (413)                too_large           2
+    │   ├── ResponseTooLarge (over the JSON cap) response_too_large  1
     │   └── ServerError (5xx, with log tail)     server_error        9
     ├── JobError (a prompt that did not succeed)
     │   ├── ExecutionError (a node raised)       execution_failed    5
     │   ├── Interrupted (incl. cancelled)        interrupted         6
     │   └── JobLost (in neither queue/history)   job_lost            5
     ├── WaitTimeout (wait/run gave up)           timeout             7
-    └── UnsafePath (hostile server file name)    unsafe_path         1
+    ├── UnsafePath (hostile server file name)    unsafe_path         1
+    └── LocalIOError (disk full, permissions)    local_io           10
+
+Errors raised once a prompt id was chosen (submit, wait, download) carry it as
+``details["prompt_id"]``: the prompt may be on the server whatever failed here.
 """
 
 from __future__ import annotations
@@ -44,12 +49,14 @@ __all__ = [
     "Interrupted",
     "JobError",
     "JobLost",
+    "LocalIOError",
     "NodeProblem",
     "NotFound",
     "ParameterError",
     "PromptRejected",
     "RequestTimeout",
     "RequestTooLarge",
+    "ResponseTooLarge",
     "ServerError",
     "ServerUnreachable",
     "TransportError",
@@ -205,6 +212,18 @@ class RequestTooLarge(HTTPError):
     default_hint = "send a smaller file, or start ComfyUI with a larger --max-upload-size"
 
 
+class ResponseTooLarge(HTTPError):
+    """A JSON answer is larger than ``Settings.max_response_bytes``: reading stopped at the cap
+    (a broken proxy or custom node could otherwise exhaust memory)."""
+
+    code = "response_too_large"
+    exit_code = 1
+    default_hint = (
+        "raise the cap (Settings.max_response_bytes, COMFYUI_MAX_RESPONSE_MB) if the server is "
+        "right to send this much"
+    )
+
+
 class ServerError(HTTPError):
     """5xx: ComfyUI failed. ``log_tail`` holds the last lines of its log when it could be read."""
 
@@ -304,3 +323,14 @@ class UnsafePath(ComfyError):
 
     code = "unsafe_path"
     exit_code = 1
+
+
+class LocalIOError(ComfyError):
+    """Writing a local file failed (disk full, quota, permissions, a folder in the way).
+
+    Not a usage error: the same command works once the disk has room. ``details`` holds the
+    ``path`` and ``errno`` (and ``prompt_id`` when the file was a prompt's output).
+    """
+
+    code = "local_io"
+    exit_code = 10

@@ -129,6 +129,9 @@ def _report(exc: BaseException, st: State) -> int:
             else []
         )
         lines = [t for t in texts if t and t not in exc.message]  # one line per problem, none twice
+        if isinstance(exc, ServerError) and exc.log_tail:
+            # the --json document has the whole tail; a human gets its last lines
+            lines += ["server log (last lines):", *exc.log_tail.strip().splitlines()[-_LOG_LINES:]]
         advice = _advice(exc)
         details = dict(exc.details)
         hint = exc.hint
@@ -139,6 +142,14 @@ def _report(exc: BaseException, st: State) -> int:
             specific_500 = isinstance(exc, ServerError) and advice.code != exc.code
             if advice.steps and (not hint or isinstance(exc, ExecutionError) or specific_500):
                 hint = advice.steps[0]
+        pid = details.get("prompt_id") or (st.stage[1] if st.stage else None)
+        if pid and not isinstance(exc, ValidationError):  # a rejected prompt was never queued
+            details["prompt_id"] = pid
+            step = _next_step(exc, st.stage[0] if st.stage else "wait", str(pid))
+            if step and step not in hint:
+                # what went wrong first for a failed node; where the prompt is first otherwise
+                first_advice = isinstance(exc, ExecutionError)
+                hint = (f"{hint}; {step}" if first_advice else f"{step}; {hint}") if hint else step
         _print_error(st, exc.code, exc.message, hint, details, lines, exc)
         return exc.exit_code
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -154,14 +165,20 @@ def _report(exc: BaseException, st: State) -> int:
         _print_error(st, "usage", exc.format_message(), "", {}, [], exc)
         return exc.exit_code
     if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
-        # set by run/wait/watch on the KeyboardInterrupt while following a prompt
-        pid = getattr(exc, "prompt_id", None) or getattr(exc.__cause__, "prompt_id", None)
-        if pid is None:
+        if st.stage is None:
             _print_error(st, "aborted", "interrupted by the user", "", {}, [], exc)
         else:
-            hint = f"the prompt continues on the server; cancel it with 'comfyctl cancel {pid}'"
-            message = f"stopped watching prompt {pid}: interrupted by the user"
-            _print_error(st, "aborted", message, hint, {"prompt_id": pid}, [], exc)
+            stage, pid = st.stage
+            message, hint = _STOPPED[stage]
+            _print_error(
+                st,
+                "aborted",
+                message.format(pid=pid) + ": interrupted by the user",
+                hint.format(pid=pid),
+                {"prompt_id": pid, "stage": stage},
+                [],
+                exc,
+            )
         return 130
     if isinstance(exc, BrokenPipeError):  # `comfyctl ... | head`: the reader left, nothing to tell
         import os
@@ -182,6 +199,41 @@ def _report(exc: BaseException, st: State) -> int:
         exc,
     )
     return 1
+
+
+_LOG_LINES = 5
+#: Ctrl-C at each stage of a prompt: what stopped, and how to pick the prompt up again.
+_STOPPED = {
+    "submit": (
+        "stopped while submitting prompt {pid}",
+        "it may be queued on the server: follow it with 'comfyctl wait {pid}', "
+        "or remove it with 'comfyctl cancel {pid}'",
+    ),
+    "wait": (
+        "stopped watching prompt {pid}",
+        "the prompt continues on the server: 'comfyctl wait {pid}' follows it again, "
+        "'comfyctl cancel {pid}' cancels it",
+    ),
+    "download": (
+        "stopped downloading the outputs of prompt {pid}",
+        "they stay on the server: 'comfyctl download {pid} --out DIR' fetches them",
+    ),
+}
+
+
+def _next_step(exc: BaseException, stage: str, pid: str) -> str | None:
+    """The command that picks prompt ``pid`` up after ``exc`` (library hints speak API terms)."""
+    from comfyctl.errors import ExecutionError, Interrupted, JobLost, LocalIOError, UnsafePath, WaitTimeout
+
+    if isinstance(exc, WaitTimeout):
+        return f"the prompt keeps going: 'comfyctl wait {pid}', or 'comfyctl cancel {pid}'"
+    if isinstance(exc, ExecutionError):
+        return f"'comfyctl history show {pid} --json' has the server's traceback"
+    if isinstance(exc, (Interrupted, JobLost)):
+        return None
+    if stage == "download" or isinstance(exc, (LocalIOError, UnsafePath)):
+        return f"the outputs stay on the server: 'comfyctl download {pid} --out DIR'"
+    return f"prompt {pid} may still run on the server: 'comfyctl wait {pid}' follows it once it answers"
 
 
 def _advice(exc: BaseException) -> Any:
