@@ -558,7 +558,7 @@ def test_websocket_open_failures_are_told_apart(failure: Callable[[], Exception]
     assert len(attempts) == 1 if kind != "transient" else 1 <= len(attempts) <= 3
 
 
-def test_download_write_errors_are_local_io_errors_and_leave_no_temp_file(tmp_path: Path) -> None:
+def test_download_write_errors_leave_no_temp_file(tmp_path: Path) -> None:
     import errno
 
     from comfyctl.client import Sink
@@ -566,7 +566,7 @@ def test_download_write_errors_are_local_io_errors_and_leave_no_temp_file(tmp_pa
     (tmp_path / "taken.png").mkdir()  # a folder already has the file's name
     sink = Sink(tmp_path, Path("taken.png"), overwrite=True)  # type: ignore[arg-type]
     sink.write(b"data")
-    with pytest.raises(errors.LocalIOError, match="folder has that name"):
+    with pytest.raises(errors.UsageError, match="folder has that name"):
         sink.commit()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.png"]
 

@@ -263,7 +263,7 @@ def decode_json(
     try:
         return json.loads(body) if body.strip() else None
     except ValueError as exc:
-        text = body if isinstance(body, str) else bytes(body[:_BODY_QUOTE * 4]).decode("utf-8", "replace")
+        text = body if isinstance(body, str) else bytes(body[: _BODY_QUOTE * 4]).decode("utf-8", "replace")
         raise errors.HTTPError(
             f"{method} {url}: the server answered {status} with a body that is not JSON",
             status=status,
@@ -503,9 +503,12 @@ def parse_queue(data: Any) -> QueueState:
     ComfyUI sends ``queue_pending`` as its raw heap array; the run order is (number, prompt id).
     """
 
+    body = data if isinstance(data, dict) else {}
+
     def items(key: str, running: bool) -> list[QueueItem]:
         out = []
-        for raw in (data or {}).get(key) or ():
+        listed = body.get(key)
+        for raw in listed if isinstance(listed, list) else ():
             if not isinstance(raw, (list, tuple)) or len(raw) < 2:
                 continue
             number = raw[0] if isinstance(raw[0], (int, float)) else 0
@@ -533,7 +536,8 @@ def queued(queue: QueueState, prompt_id: str) -> QueueItem | None:
 
 
 def parse_system_stats(data: Any) -> SystemStats:
-    system = (data or {}).get("system") or {}
+    data = data if isinstance(data, dict) else {}
+    system = data.get("system") if isinstance(data.get("system"), dict) else {}
     devices = tuple(
         Device(
             name=str(d.get("name")),
@@ -542,7 +546,7 @@ def parse_system_stats(data: Any) -> SystemStats:
             vram_total=d.get("vram_total"),
             vram_free=d.get("vram_free"),
         )
-        for d in (data or {}).get("devices") or ()
+        for d in (data.get("devices") if isinstance(data.get("devices"), list) else ())
         if isinstance(d, dict)
     )
     return SystemStats(
@@ -553,8 +557,8 @@ def parse_system_stats(data: Any) -> SystemStats:
         ram_total=system.get("ram_total"),
         ram_free=system.get("ram_free"),
         devices=devices,
-        argv=tuple(str(a) for a in system.get("argv") or ()),
-        raw=data or {},
+        argv=tuple(str(a) for a in system.get("argv") or ()) if isinstance(system.get("argv"), list) else (),
+        raw=data,
     )
 
 

@@ -310,7 +310,7 @@ class AsyncClient:
                 url=url,
                 declared=resp.headers.get("content-length"),
             )
-            async for chunk in resp.aiter_bytes(_CHUNK):
+            async for chunk in resp.aiter_bytes():
                 body.add(chunk)
             return body.buffer
         finally:
@@ -341,7 +341,11 @@ class AsyncClient:
                 )
                 resp = await http.send(request, stream=True)
                 delay = proto.answer_retry_delay(
-                    attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
+                    attempt,
+                    resp.status_code,
+                    resp.headers.get("retry-after"),
+                    last=last,
+                    idempotent=idempotent,
                 )
                 if delay is None and resp.status_code < 400:
                     return resp, await self._read(resp, method, url, whole=whole)
@@ -365,7 +369,7 @@ class AsyncClient:
     ) -> ComfyError:
         body = proto.CappedBody(self.settings.max_response_bytes, method=method, url=url, truncate=True)
         try:
-            async for chunk in resp.aiter_bytes(_CHUNK):
+            async for chunk in resp.aiter_bytes():
                 if not body.add(chunk):
                     break
         except httpx.HTTPError:
@@ -519,7 +523,8 @@ class AsyncClient:
             got_id, got_number, node_errors, resent = await self._post_prompt(body, workflow)
         except ComfyError as exc:
             self._hub.unregister(pid)
-            raise proto.with_prompt(exc, pid)
+            proto.with_prompt(exc, pid)
+            raise
         except BaseException:
             self._hub.unregister(pid)
             raise
@@ -705,7 +710,8 @@ class AsyncClient:
         try:
             return [await self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
         except ComfyError as exc:
-            raise proto.with_prompt(exc, result.prompt_id)
+            proto.with_prompt(exc, result.prompt_id)
+            raise
 
     async def _stream(
         self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool
@@ -784,7 +790,8 @@ class AsyncJob(JobBase):
             async for event in self._drive(timeout, positions=positions):
                 yield event
         except ComfyError as exc:
-            raise proto.with_prompt(exc, self.prompt_id)
+            proto.with_prompt(exc, self.prompt_id)
+            raise
 
     async def _drive(self, timeout: float | None, *, positions: bool) -> AsyncIterator[Event]:
         """Run the :class:`JobFlow` loop (see ``comfyctl.Job._drive``)."""

@@ -373,12 +373,19 @@ class Sink:
                 return final
             return final  # the temp name is removed by commit()
 
-    def _error(self, exc: OSError) -> LocalIOError:
-        what = "a folder has that name" if isinstance(exc, IsADirectoryError) else exc.strerror or str(exc)
+    def _error(self, exc: OSError) -> UsageError | LocalIOError:
+        details = {"path": str(self.target), "errno": exc.errno}
+        if isinstance(exc, IsADirectoryError):  # the destination asked for is a folder: usage
+            return UsageError(
+                f"cannot write {self.target}: a folder has that name",
+                hint="choose another destination",
+                details=details,
+            )
+        # a full disk, a quota, permissions: the same call works once the disk is fixed
         return LocalIOError(
-            f"cannot write {self.target}: {what}",
-            hint="choose another destination, or free space / fix permissions there",
-            details={"path": str(self.target), "errno": exc.errno},
+            f"cannot write {self.target}: {exc.strerror or exc}",
+            hint="free space or fix permissions there, or choose another destination",
+            details=details,
         )
 
     def abort(self) -> None:
@@ -655,7 +662,7 @@ class Client:
                 url=url,
                 declared=resp.headers.get("content-length"),
             )
-            for chunk in resp.iter_bytes(_CHUNK):
+            for chunk in resp.iter_bytes():
                 body.add(chunk)
             return body.buffer
         finally:
@@ -712,7 +719,11 @@ class Client:
             try:
                 resp = self._send(method, route, timeout=timeout, **kw)
                 delay = proto.answer_retry_delay(
-                    attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
+                    attempt,
+                    resp.status_code,
+                    resp.headers.get("retry-after"),
+                    last=last,
+                    idempotent=idempotent,
                 )
                 if delay is None and resp.status_code < 400:
                     return resp, self._read(resp, method, url, whole=whole)
@@ -736,7 +747,7 @@ class Client:
     ) -> ComfyError:
         body = proto.CappedBody(self.settings.max_response_bytes, method=method, url=url, truncate=True)
         try:
-            for chunk in resp.iter_bytes(_CHUNK):
+            for chunk in resp.iter_bytes():
                 if not body.add(chunk):
                     break
         except httpx.HTTPError:
@@ -830,7 +841,9 @@ class Client:
     def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
         """One history entry, or None while pending, running or unknown."""
         path = f"/history/{_seg(prompt_id)}"
-        return proto.parse_history_entry(self._json("GET", path), prompt_id, url=path, redact=self.settings.redact)
+        return proto.parse_history_entry(
+            self._json("GET", path), prompt_id, url=path, redact=self.settings.redact
+        )
 
     def delete_history(self, prompt_ids: Iterable[str]) -> None:
         """Remove finished prompts from the history (unknown ids are ignored by the server)."""
@@ -893,7 +906,8 @@ class Client:
             got_id, got_number, node_errors, resent = self._post_prompt(body, workflow)
         except ComfyError as exc:
             self._hub.unregister(pid)
-            raise proto.with_prompt(exc, pid)
+            proto.with_prompt(exc, pid)
+            raise
         except BaseException:
             self._hub.unregister(pid)
             raise
@@ -1055,7 +1069,9 @@ class Client:
             with content.open("rb") as fh:
                 payload = self._json("POST", route, files={"image": (name, fh, mime)}, data=data, retry=False)
         else:
-            payload = self._json("POST", route, files={"image": (name, content, mime)}, data=data, retry=False)
+            payload = self._json(
+                "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
+            )
         return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
 
     def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
@@ -1091,7 +1107,8 @@ class Client:
         try:
             return [self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
         except ComfyError as exc:
-            raise proto.with_prompt(exc, result.prompt_id)
+            proto.with_prompt(exc, result.prompt_id)
+            raise
 
     def _stream(self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool) -> Path:
         route = proto.api("/view")
@@ -1188,7 +1205,8 @@ class Job(JobBase):
         try:
             yield from self._drive(timeout, positions=positions)
         except ComfyError as exc:
-            raise proto.with_prompt(exc, self.prompt_id)
+            proto.with_prompt(exc, self.prompt_id)
+            raise
 
     def _drive(self, timeout: float | None, *, positions: bool) -> Iterator[Event]:
         """Run the :class:`JobFlow` loop: do each action it asks for, send back the answer."""

@@ -514,7 +514,9 @@ def advise(error: BaseException, *, known_packages: Mapping[str, str] | None = N
             later = "the workflow was saved offline; once the server is back: comfyctl offline submit"
         elif pid:
             # lost mid-job: the prompt was queued; nothing was saved offline
-            later = f"prompt {pid} was queued before the server went away; once it is back: comfyctl wait {pid}"
+            later = (
+                f"prompt {pid} was queued before the server went away; once it is back: comfyctl wait {pid}"
+            )
         else:
             later = "'comfyctl run' saves workflows offline meanwhile; later: comfyctl offline submit --all"
         return Advice("unreachable", "ComfyUI is not reachable.", (start, later), dict(error.details))

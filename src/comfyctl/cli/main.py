@@ -132,6 +132,9 @@ def _report(exc: BaseException, st: State) -> int:
         if isinstance(exc, ServerError) and exc.log_tail:
             # the --json document has the whole tail; a human gets its last lines
             lines += ["server log (last lines):", *exc.log_tail.strip().splitlines()[-_LOG_LINES:]]
+        pid = exc.details.get("prompt_id") or (st.stage[1] if st.stage else None)
+        if pid and not isinstance(exc, ValidationError):  # a rejected prompt was never queued
+            exc.details["prompt_id"] = pid  # before the diagnosis: its advice depends on it
         advice = _advice(exc)
         details = dict(exc.details)
         hint = exc.hint
@@ -142,9 +145,7 @@ def _report(exc: BaseException, st: State) -> int:
             specific_500 = isinstance(exc, ServerError) and advice.code != exc.code
             if advice.steps and (not hint or isinstance(exc, ExecutionError) or specific_500):
                 hint = advice.steps[0]
-        pid = details.get("prompt_id") or (st.stage[1] if st.stage else None)
-        if pid and not isinstance(exc, ValidationError):  # a rejected prompt was never queued
-            details["prompt_id"] = pid
+        if pid and not isinstance(exc, ValidationError):
             step = _next_step(exc, st.stage[0] if st.stage else "wait", str(pid))
             if step and step not in hint:
                 # what went wrong first for a failed node; where the prompt is first otherwise
@@ -297,7 +298,8 @@ def cli() -> None:
 
     Global options work before or after the command name. Exit codes: 0 ok, 1 unexpected,
     2 usage or bad input file, 3 unreachable, 4 rejected by validation, 5 execution failed,
-    6 interrupted/cancelled, 7 timed out, 8 authentication failed, 9 server error.
+    6 interrupted/cancelled, 7 timed out, 8 authentication failed, 9 server error, 10 local file
+    not written (disk full, permissions).
 
     Example: comfyctl run workflow.json --set KSampler.seed=42 --out outputs
     """
