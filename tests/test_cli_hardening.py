@@ -89,15 +89,12 @@ def test_disk_full_while_downloading_names_the_prompt_even_quiet(
 def test_ctrl_c_while_the_post_is_in_flight_names_the_queued_prompt(
     sandbox: Any, monkeypatch: pytest.MonkeyPatch, json_mode: bool
 ) -> None:
-    from comfyctl.client import Client
+    from comfyctl import _protocol
 
-    real = Client._post_prompt
+    def landed_then_ctrl_c(*a: Any, **k: Any) -> Any:
+        raise KeyboardInterrupt  # the server queued it; its answer is never used
 
-    def landed_then_ctrl_c(self: Any, *a: Any, **k: Any) -> Any:
-        real(self, *a, **k)  # the server queued it; the answer is never read
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Client, "_post_prompt", landed_then_ctrl_c)
+    monkeypatch.setattr(_protocol, "parse_submit", landed_then_ctrl_c)
     out = invoke(*(["--json"] if json_mode else []), "run", DEMO, url=sandbox.url)
     assert out.code == 130 and "Traceback" not in out.stderr
     pid = _only_prompt(sandbox)

@@ -71,6 +71,34 @@ def test_sync_and_async_public_api_match(sync: type, async_: type) -> None:
             assert is_async, name
 
 
+@pytest.mark.parametrize(("sync", "async_"), [(Client, AsyncClient), (Job, AsyncJob)])
+def test_sync_and_async_public_docstrings_match(sync: type, async_: type) -> None:
+    """The twins say the same thing: a method documented on one and not the other, or worded
+    differently, is a drift (issue 14)."""
+    for name in _public(sync):
+        if name == "__init__":
+            continue
+        doc_s, doc_a = inspect.getdoc(getattr(sync, name)), inspect.getdoc(getattr(async_, name))
+        assert doc_s, f"{sync.__name__}.{name} has no docstring"
+        assert doc_s == doc_a, name
+
+
+def test_async_client_does_not_import_the_sync_client() -> None:
+    import ast
+
+    tree = ast.parse(Path(comfyctl.aio.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+    assert "comfyctl._jobstate" in imported  # the walk sees the imports
+    assert not {"comfyctl.client", "comfyctl.client.Client"} & imported, imported
+    assert not any(n.startswith("comfyctl.client.") for n in imported), imported
+
+
 def test_public_names_are_exported() -> None:
     for name in (
         "Client",

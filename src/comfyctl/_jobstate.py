@@ -19,7 +19,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from comfyctl import _protocol as proto
 from comfyctl.errors import WaitTimeout
@@ -257,7 +257,10 @@ class EventRouter:
     Buffers are bounded: a job nobody waits for cannot grow memory without limit.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, client_id: str = "") -> None:
+        self.client_id = client_id
+        #: the I/O layer's open socket (None: closed); opened by ``comfyctl._flows.open_socket``
+        self.ws: Any = None
         self.queues: dict[str, deque[Event]] = {}
         self.previews: dict[str, int] = {}  # previews buffered per prompt (kept O(1) to count)
         self.status_seq = 0  # queue-change broadcasts seen; each job remembers the last it saw
@@ -268,8 +271,8 @@ class EventRouter:
 
     @property
     def connected(self) -> bool:
-        """Whether the I/O layer has the socket open (it overrides this)."""
-        return False
+        """Whether the I/O layer has the socket open."""
+        return self.ws is not None
 
     def register(self, prompt_id: str) -> None:
         self.queues.setdefault(prompt_id, deque(maxlen=_MAX_BUFFERED))
@@ -331,21 +334,28 @@ class EventRouter:
 class ReadQueue:
     """Answer with a fresh :class:`QueueState` (``GET /queue``)."""
 
+    method: ClassVar[str] = "_do_read_queue"
+
 
 @dataclass(frozen=True)
 class ReadHistory:
     """Answer with the prompt's history entry, or None."""
+
+    method: ClassVar[str] = "_do_read_history"
 
 
 @dataclass(frozen=True)
 class DeleteQueued:
     """Dequeue ``count`` pending copies of the prompt; answer None."""
 
+    method: ClassVar[str] = "_do_delete_queued"
+
     count: int
 
 
 @dataclass(frozen=True)
 class Sleep:
+    method: ClassVar[str] = "_do_sleep"
     seconds: float
 
 
@@ -354,10 +364,14 @@ class Connect:
     """Open the socket if the policy allows (the hub's ``ensure``): answer its bool, or the
     :class:`ServerUnreachable` it raised."""
 
+    method: ClassVar[str] = "_do_connect"
+
 
 @dataclass(frozen=True)
 class Receive:
     """Answer with the hub's next Event, TICK or None within ``timeout``, or LOST if it dropped."""
+
+    method: ClassVar[str] = "_do_receive"
 
     timeout: float
 
@@ -366,12 +380,16 @@ class Receive:
 class Emit:
     """Hand ``event`` to the caller; answer None."""
 
+    method: ClassVar[str] = "_do_emit"
+
     event: Event
 
 
 @dataclass(frozen=True)
 class CloseSocket:
     """The job is done with its private (attached) socket: close it."""
+
+    method: ClassVar[str] = "_do_close_socket"
 
 
 READ_QUEUE, READ_HISTORY, CONNECT, CLOSE_SOCKET = ReadQueue(), ReadHistory(), Connect(), CloseSocket()
@@ -558,9 +576,14 @@ class JobBase:
         private: bool = False,
         reconcile_first: bool = False,
         foreign: bool = False,
+        attached: bool = False,
+        resent: bool = False,
     ):
         self.prompt_id = prompt_id
         self.number = number
+        #: True when the prompt was already on the server (``attach``, or ``submit_once`` finding
+        #: its id); False when this client queued it.
+        self.attached = attached
         self.node_errors: dict[str, Any] = dict(node_errors or {})
         self._client = client
         self._hub = hub
@@ -577,8 +600,18 @@ class JobBase:
             reconcile_first=reconcile_first,
             foreign=foreign,
         )
+        self._flow.state.resent = resent
         if hub is not None:
             weakref.finalize(self, hub.unregister, prompt_id)
+
+    def _limit(self, timeout: float | None) -> float | None:
+        """How long a wait may take: ``timeout``, else the client's ``wait_timeout``."""
+        return timeout if timeout is not None else self._client.settings.wait_timeout
+
+    def _outcome(self) -> Result:
+        """The known result: returned on success, raised as ExecutionError / Interrupted."""
+        assert self._flow.result is not None
+        return proto.raise_for_result(self._flow.result)
 
     def __repr__(self) -> str:
         st = self._flow.state

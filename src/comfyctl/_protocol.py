@@ -7,6 +7,7 @@ hand the answers back. Wire quirks are named where they are handled (see comfyui
 from __future__ import annotations
 
 import json
+import posixpath
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,8 @@ from comfyctl.results import (
 )
 
 Redact = Callable[[str], str]
+CancelOutcome = Literal["dequeued", "interrupted", "cleared", "not_found"]
+FileType = Literal["input", "temp", "output"]
 
 #: Responses worth repeating an idempotent request for (408/429: a proxy or rate limiter in front).
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -187,6 +190,69 @@ def view_url(base_url: str, filename: str, subfolder: str = "", type: str = "out
     return f"{base_url}{api('/view')}?{urlencode(view_params(filename, subfolder, type))}"
 
 
+def upload_form(
+    name: str,
+    subfolder: str,
+    type: str,
+    overwrite: bool,
+    mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None,
+) -> tuple[str, dict[str, str]]:
+    if type not in ("input", "temp", "output"):
+        # ComfyUI answers 500 for any other type.
+        raise errors.UsageError(f"upload type must be input, temp or output, not {type!r}")
+    if not name.strip():
+        raise errors.UsageError("the upload needs a non-empty file name")
+    stored = posixpath.normpath(posixpath.join(subfolder.replace("\\", "/"), name.replace("\\", "/")))
+    if stored.startswith(("/", "../")) or stored == "..":
+        # ComfyUI answers a bare 400 for a path leaving its folder; say why instead
+        raise errors.UsageError(
+            f"upload path {stored!r} leaves the server's {type} folder",
+            hint="use a relative subfolder and file name without '..'",
+        )
+    data = {"type": type, "subfolder": subfolder}
+    if overwrite:
+        data["overwrite"] = "true"
+    if mask_for is None:
+        return "/upload/image", data
+    if isinstance(mask_for, OutputFile):
+        ref = {"filename": mask_for.filename, "subfolder": mask_for.subfolder, "type": mask_for.type}
+    elif isinstance(mask_for, UploadedFile):
+        ref = {"filename": mask_for.name, "subfolder": mask_for.subfolder, "type": mask_for.type}
+    else:
+        ref = {
+            "filename": str(mask_for.get("filename") or mask_for.get("name") or ""),
+            "subfolder": str(mask_for.get("subfolder") or ""),
+            "type": str(mask_for.get("type") or "input"),
+        }
+    if not ref["filename"]:
+        raise errors.UsageError("mask_for must name the original image (filename)")
+    data["original_ref"] = json.dumps(ref)
+    return "/upload/mask", data
+
+
+def original_params(data: Mapping[str, str]) -> dict[str, str]:
+    """``/view`` parameters of a mask upload's original image (for a HEAD: does it exist?)."""
+    ref = json.loads(data["original_ref"])
+    return view_params(ref["filename"], ref["subfolder"], ref["type"])
+
+
+def missing_original(params: Mapping[str, str]) -> errors.UsageError:
+    # ComfyUI quirk: /upload/mask with a missing original stores nothing yet answers 200 + a name
+    where = "/".join(p for p in (params["subfolder"], params["filename"]) if p)
+    return errors.UsageError(
+        f"the original image {where!r} is not in the server's {params['type']} folder",
+        hint="upload the original first, then its mask with mask_for= naming it",
+    )
+
+
+def output_params(output: OutputFile | Mapping[str, Any]) -> tuple[str, str, str]:
+    if isinstance(output, OutputFile):
+        return output.filename, output.subfolder, output.type
+    if isinstance(output, Mapping) and isinstance(output.get("filename"), str):
+        return output["filename"], str(output.get("subfolder") or ""), str(output.get("type") or "output")
+    raise errors.UsageError("download() takes an OutputFile or a {filename, subfolder, type} mapping")
+
+
 def history_params(max_items: int | None, offset: int | None) -> dict[str, int]:
     params: dict[str, int] = {}
     for name, value in (("max_items", max_items), ("offset", offset)):
@@ -211,7 +277,7 @@ class CappedBody:
 
     def __init__(
         self,
-        cap: int,
+        cap: int | None,
         *,
         method: str,
         url: str,
@@ -221,7 +287,7 @@ class CappedBody:
         self.cap, self.method, self.url, self.truncate = cap, method, url, truncate
         self.buffer = bytearray()
         self.full = False
-        if not truncate and declared and declared.isdigit() and int(declared) > cap:
+        if cap is not None and not truncate and declared and declared.isdigit() and int(declared) > cap:
             raise self._too_large(int(declared))
 
     def add(self, chunk: bytes) -> bool:
@@ -230,7 +296,7 @@ class CappedBody:
         Raises:
             ResponseTooLarge: the body passed the cap (and ``truncate`` is off).
         """
-        room = self.cap - len(self.buffer)
+        room = len(chunk) if self.cap is None else self.cap - len(self.buffer)
         if len(chunk) > room:
             if not self.truncate:
                 raise self._too_large(None)

@@ -68,20 +68,17 @@ def test_live_errors_after_the_post_name_a_prompt_that_is_on_the_server(
 ) -> None:
     import json
 
-    from comfyctl.client import Client as SyncClient
+    from comfyctl import _protocol
     from comfyctl.client import Sink
 
     monkeypatch.chdir(tmp_path)
     wf = tmp_path / "wf.json"
     wf.write_text(json.dumps(_fresh()))
-    real = SyncClient._post_prompt
-
-    def landed_then_ctrl_c(self: Any, *a: Any, **k: Any) -> Any:
-        real(self, *a, **k)
-        raise KeyboardInterrupt
+    def landed_then_ctrl_c(*a: Any, **k: Any) -> Any:
+        raise KeyboardInterrupt  # the POST landed; its answer is never used
 
     with monkeypatch.context() as m:
-        m.setattr(SyncClient, "_post_prompt", landed_then_ctrl_c)
+        m.setattr(_protocol, "parse_submit", landed_then_ctrl_c)
         stopped = invoke("--json", "run", wf, url=live_url)
     assert stopped.code == 130
     pid = stopped.json()["error"]["details"]["prompt_id"]
