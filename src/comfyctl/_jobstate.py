@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from comfyctl import _protocol as proto
-from comfyctl.errors import WaitTimeout
+from comfyctl.errors import WAIT_TIMEOUT_HINT, WaitTimeout
 from comfyctl.events import (
     Event,
     Executing,
@@ -463,7 +463,7 @@ class JobFlow:
                 raise WaitTimeout(
                     f"prompt {pid} did not finish within {limit:g} s",
                     prompt_id=pid,
-                    hint=f"the prompt keeps going: 'comfyctl wait {pid}', or 'comfyctl cancel {pid}'",
+                    hint=WAIT_TIMEOUT_HINT,
                 )
             remaining = IDLE_RECONCILE if deadline is None else deadline - now
             if pid in self.cancelled and not self.cancel_seen:

@@ -420,7 +420,7 @@ def error_for_status(
         # every ComfyUI serves these: a 404 there means the URL points at something else
         path = url.split("?", 1)[0].rstrip("/")
         elsewhere = path.endswith(_ALWAYS_SERVED)
-        hint = "no ComfyUI API at this URL: check --url (host, port, path prefix)" if elsewhere else None
+        hint = errors.NO_API_HINT if elsewhere else None
         return errors.NotFound(f"{method} {url}: not found (404)", hint=hint, **common)
     if status == 413:
         return errors.RequestTooLarge(
@@ -811,8 +811,7 @@ def execution_error(prompt_id: str, payload: Mapping[str, Any]) -> errors.Execut
         exception_type=exc_type,
         exception_message=exc_msg,
         traceback=[str(t) for t in payload.get("traceback") or ()],
-        hint=f"fix what the node reports and run again; 'comfyctl history show {prompt_id} --json' "
-        "has the server's traceback",
+        hint=errors.EXECUTION_HINT,
     )
 
 

@@ -67,6 +67,17 @@ __all__ = [
     "WorkflowError",
 ]
 
+# Hints in API terms (a Python user or an MCP agent reads them); the CLI's error boundary says
+# the same in commands and flags. Named so the CLI can recognise them.
+#: A 404 on a route every ComfyUI serves.
+NO_API_HINT = "no ComfyUI API at this URL: check the URL (host, port, path prefix)"
+#: A node failed while the prompt ran.
+EXECUTION_HINT = (
+    "fix what the node reports and run again; history_entry(prompt_id) has the server's traceback"
+)
+#: ``Job.wait(timeout)`` gave up; the prompt did not.
+WAIT_TIMEOUT_HINT = "the prompt keeps going: wait for the job again, or cancel(prompt_id)"
+
 
 class ComfyError(Exception):
     """Base of every comfyctl error: a message plus machine-readable context."""
@@ -126,7 +137,7 @@ class ValidationError(ComfyError):
 
     code = "invalid_workflow"
     exit_code = 4
-    default_hint = "fix the inputs listed above, or list valid values with 'comfyctl nodes show CLASS'"
+    default_hint = "fix the inputs listed above; object_info(CLASS) lists the valid values"
 
     def __init__(
         self,
@@ -171,7 +182,7 @@ class RequestTimeout(TransportError):
 
     code = "request_timeout"
     exit_code = 7
-    default_hint = "the server is slow or busy: retry, or raise --timeout"
+    default_hint = "the server is slow or busy: retry, or raise the timeout (timeout=, COMFYUI_TIMEOUT)"
 
 
 class HTTPError(ComfyError):
@@ -195,7 +206,7 @@ class AuthError(HTTPError):
 
     code = "unauthorized"
     exit_code = 8
-    default_hint = "pass --token (or set COMFYUI_TOKEN), or check the credentials in the URL"
+    default_hint = "give a token (token=, COMFYUI_TOKEN), or check the credentials in the URL"
 
 
 class NotFound(HTTPError):

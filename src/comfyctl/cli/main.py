@@ -137,7 +137,7 @@ def _report(exc: BaseException, st: State) -> int:
             exc.details["prompt_id"] = pid  # before the diagnosis: its advice depends on it
         advice = _advice(exc)
         details = dict(exc.details)
-        hint = exc.hint
+        hint = _cli_words(exc.hint, pid)
         if advice is not None:
             details["advice"] = advice.to_dict()
             # the diagnosis knows the failure (OOM, missing model...): its first step beats a generic hint
@@ -235,6 +235,28 @@ def _next_step(exc: BaseException, stage: str, pid: str) -> str | None:
     if stage == "download" or isinstance(exc, (LocalIOError, UnsafePath)):
         return f"the outputs stay on the server: 'comfyctl download {pid} --out DIR'"
     return f"prompt {pid} may still run on the server: 'comfyctl wait {pid}' follows it once it answers"
+
+
+def _cli_words(hint: str, pid: object) -> str:
+    """A library hint (API terms) said in commands and flags; "" where the prompt's next command
+    (:func:`_next_step`) says it all."""
+    from comfyctl import errors
+
+    said = {
+        errors.ValidationError.default_hint: (
+            "fix the inputs listed above, or list valid values with 'comfyctl nodes show CLASS'"
+        ),
+        errors.RequestTimeout.default_hint: "the server is slow or busy: retry, or raise --timeout",
+        errors.AuthError.default_hint: (
+            "pass --token (or set COMFYUI_TOKEN), or check the credentials in the URL"
+        ),
+        errors.NO_API_HINT: "no ComfyUI API at this URL: check --url (host, port, path prefix)",
+        errors.EXECUTION_HINT: "fix what the node reports and run again",
+        errors.WAIT_TIMEOUT_HINT: "",
+    }.get(hint)
+    if said is None or (not said and not pid):
+        return hint
+    return said
 
 
 def _advice(exc: BaseException) -> Any:
