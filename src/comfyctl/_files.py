@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
 from comfyctl._safepath import free_name, safe_relpath
-from comfyctl.errors import ComfyError, LocalIOError, UnsafePath, UsageError
+from comfyctl.errors import LocalIOError, UnsafePath, UsageError
 
 __all__ = [
     "Sink",
@@ -101,14 +101,15 @@ def atomic_write_json(path: Path, obj: Any, *, overwrite: bool = True) -> None:
 
 @contextlib.contextmanager
 def io_errors(action: str) -> Iterator[None]:
-    """Turn a file-system failure (permissions, full disk, read-only folder) into our error."""
+    """Turn a file-system failure (permissions, full disk, read-only folder) into our error: a
+    :class:`LocalIOError` (exit 10), like a download that could not be written."""
     try:
         yield
     except OSError as exc:
-        raise ComfyError(
+        raise LocalIOError(
             f"cannot {action}: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""),
             hint="check the folder's permissions and free space",
-            details={"path": str(exc.filename) if exc.filename else None},
+            details={"path": str(exc.filename) if exc.filename else None, "errno": exc.errno},
         ) from exc
 
 
