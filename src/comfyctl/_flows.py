@@ -17,11 +17,12 @@ import json
 import mimetypes
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, TypeVar
 
 from comfyctl import _protocol as proto
+from comfyctl._files import readable, upload_source, view_target
 from comfyctl._jobstate import CancelledIds, Emit, EventRouter, Sleep
 from comfyctl._safepath import safe_relpath
 from comfyctl.errors import ComfyError, JobLost, NotFound, RequestTimeout, ServerUnreachable, TransportError
@@ -67,10 +68,17 @@ class Answered:
     status: int
     retry_after: str | None
     content_type: str
-    url: str
-    query: Mapping[str, str]
     response: Any = field(repr=False)
     body: bytes | bytearray = b""
+
+    @property
+    def url(self) -> str:
+        return str(self.response.request.url)
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """The request's query (read only for an error: parsing it costs on every answer)."""
+        return dict(self.response.request.url.params)
 
 
 @dataclass(frozen=True)
@@ -89,8 +97,6 @@ def answered(response: Any) -> Answered:
         status=response.status_code,
         retry_after=response.headers.get("retry-after"),
         content_type=response.headers.get("content-type", ""),
-        url=str(response.request.url),
-        query=dict(response.request.url.params),
         response=response,
     )
 
@@ -114,7 +120,8 @@ class Read:
     body: proto.CappedBody
 
     def done(self) -> Answered:
-        return replace(self.answered, body=self.body.buffer)
+        a = self.answered  # not dataclasses.replace: this runs for every answer
+        return Answered(a.status, a.retry_after, a.content_type, a.response, self.body.buffer)
 
 
 @dataclass(frozen=True)
@@ -646,20 +653,30 @@ def cancel(client: ClientBase, prompt_id: str) -> Flow[proto.CancelOutcome]:
 
 
 def upload(
-    client: ClientBase, name: str, body: Any, route: str, data: dict[str, str], mask: bool
+    client: ClientBase,
+    file: Any,
+    filename: str | None,
+    subfolder: str,
+    type: str,
+    overwrite: bool,
+    mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None,
 ) -> Flow[UploadedFile]:
     """POST an upload; a mask's original is checked first (``HEAD /view``): ComfyUI quirk, a
-    missing original stores nothing yet answers 200."""
+    missing original stores nothing yet answers 200. A local file is opened for the request only
+    (the one local I/O of the flows; httpx's async multipart reads sync file objects too)."""
     settings = client.settings
-    if mask:
+    name, content = upload_source(file, filename)
+    route, data = proto.upload_form(name, subfolder, type, overwrite, mask_for)
+    if mask_for is not None:
         original = proto.original_params(data)
         try:
             yield from request(Call("HEAD", "/view", kw={"params": original}), settings)
         except NotFound as exc:
             raise proto.missing_original(original) from exc
     mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    call = Call("POST", route, retry=False, kw={"files": {"image": (name, body, mime)}, "data": data})
-    payload = yield from json_call(call, settings)
+    with readable(content) as body:
+        call = Call("POST", route, retry=False, kw={"files": {"image": (name, body, mime)}, "data": data})
+        payload = yield from json_call(call, settings)
     return proto.parse_upload(payload, method="POST", url=route, redact=settings.redact)
 
 
@@ -677,6 +694,15 @@ def save(
     got = yield from request(Call("GET", "/view", stream=True, kw={"params": params}), client.settings)
     path: Path = yield Save(got, folder, rel, overwrite)
     return path
+
+
+def view_to(
+    client: ClientBase, filename: str, dest: str | Path, subfolder: str, type: str, overwrite: bool
+) -> Flow[Path]:
+    folder, rel = view_target(dest, filename)
+    return (
+        yield from save(client, proto.asked_view_params(filename, subfolder, type), folder, rel, overwrite)
+    )
 
 
 def download(

@@ -312,6 +312,14 @@ class EventRouter:
             self.previews[pid] -= 1  # about to fall off the full buffer
         queue.append(event)
 
+    def ready(self, prompt_id: str, remaining: float) -> tuple[bool, Event | Tick | None]:
+        """Before reading the socket: (True, what to return) when an event is buffered or the
+        time is up, else (False, None)."""
+        got = self.take(prompt_id)
+        if got is not None or remaining <= 0:
+            return True, got
+        return False, None
+
     def take(self, prompt_id: str) -> Event | Tick | None:
         """The next buffered event for ``prompt_id``, else TICK if a broadcast came, else None."""
         queue = self.queues.get(prompt_id)

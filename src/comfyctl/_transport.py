@@ -22,6 +22,7 @@ from comfyctl.settings import Settings
 
 __all__ = [
     "NODELAY",
+    "cut_off",
     "default_transport",
     "env_proxy",
     "error_retry_delay",
@@ -206,6 +207,11 @@ def failure(exc: httpx.HTTPError, method: str, url: str, timeout: float, setting
         read_timeout=isinstance(exc, httpx.ReadTimeout),
         final=_tls_refused(exc) is not None,
     )
+
+
+def cut_off(exc: Exception, url: str, settings: Settings) -> ComfyError:
+    """A download whose body broke off (not re-fetched: the part read is already on disk)."""
+    return transport_error(exc, "GET", url, settings.timeout, settings)
 
 
 def transport_error(exc: Exception, method: str, url: str, timeout: float, settings: Settings) -> ComfyError:

@@ -17,7 +17,7 @@ import httpx
 
 from comfyctl import _docs, _flows, _transport
 from comfyctl import _protocol as proto
-from comfyctl._files import Sink, readable, upload_source, view_target
+from comfyctl._files import Sink
 from comfyctl._jobstate import LOST, EventRouter, JobBase, Tick
 from comfyctl._protocol import CancelOutcome, FileType
 from comfyctl.errors import ServerUnreachable
@@ -65,12 +65,10 @@ class _AsyncHub(EventRouter):
         deadline = loop.time() + timeout
         while True:
             changed = self.changed
-            got = self.take(prompt_id)
-            if got is not None:
-                return got
             remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
+            done, got = self.ready(prompt_id, remaining)
+            if done:
+                return got
             if self.read_lock.locked():
                 try:
                     await asyncio.wait_for(changed.wait(), remaining)
@@ -224,9 +222,7 @@ class AsyncClient(_flows.ClientBase):
                     sink.write(chunk)
             return sink.path
         except httpx.HTTPError as exc:  # a body cut off is not re-fetched
-            raise _transport.transport_error(
-                exc, "GET", a.answered.url, self.settings.timeout, self.settings
-            ) from exc
+            raise _transport.cut_off(exc, a.answered.url, self.settings) from exc
         finally:
             await resp.aclose()
 
@@ -383,12 +379,7 @@ class AsyncClient(_flows.ClientBase):
         overwrite: bool = False,
         mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None = None,
     ) -> UploadedFile:
-        name, content = upload_source(file, filename)
-        route, data = proto.upload_form(name, subfolder, type, overwrite, mask_for)
-        # httpx's async multipart reads sync file objects; a local file read is brief.
-        with readable(content) as body:
-            flow = _flows.upload(self, name, body, route, data, mask_for is not None)
-            return await self._run(flow)
+        return await self._run(_flows.upload(self, file, filename, subfolder, type, overwrite, mask_for))
 
     async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         return await self._run(_flows.view(self, filename, subfolder, type))
@@ -402,9 +393,7 @@ class AsyncClient(_flows.ClientBase):
         type: str = "output",
         overwrite: bool = False,
     ) -> Path:
-        folder, rel = view_target(dest, filename)
-        flow = _flows.save(self, proto.asked_view_params(filename, subfolder, type), folder, rel, overwrite)
-        return await self._run(flow)
+        return await self._run(_flows.view_to(self, filename, dest, subfolder, type, overwrite))
 
     async def download(
         self, output: OutputFile | Mapping[str, Any], dest_dir: str | Path, *, overwrite: bool = False

@@ -23,7 +23,7 @@ import httpx
 
 from comfyctl import _docs, _flows, _transport
 from comfyctl import _protocol as proto
-from comfyctl._files import Sink, readable, upload_source, view_target
+from comfyctl._files import Sink
 from comfyctl._jobstate import LOST, EventRouter, JobBase, Tick
 from comfyctl._protocol import CancelOutcome, FileType
 from comfyctl._transport import default_transport, error_retry_delay
@@ -76,12 +76,10 @@ class _Hub(EventRouter):
         """The next event for ``prompt_id``, TICK after a queue broadcast, None after ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
-            got = self.take(prompt_id)
-            if got is not None:
-                return got
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
+            done, got = self.ready(prompt_id, remaining)
+            if done:
+                return got
             # Short slices: while another thread reads, our events land in our queue meanwhile.
             if not self.read_lock.acquire(timeout=min(remaining, 0.05)):
                 continue
@@ -256,9 +254,7 @@ class Client(_flows.ClientBase):
                     sink.write(chunk)
             return sink.path
         except httpx.HTTPError as exc:  # a body cut off is not re-fetched
-            raise _transport.transport_error(
-                exc, "GET", a.answered.url, self.settings.timeout, self.settings
-            ) from exc
+            raise _transport.cut_off(exc, a.answered.url, self.settings) from exc
         finally:
             resp.close()
 
@@ -402,10 +398,7 @@ class Client(_flows.ClientBase):
         overwrite: bool = False,
         mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None = None,
     ) -> UploadedFile:
-        name, content = upload_source(file, filename)
-        route, data = proto.upload_form(name, subfolder, type, overwrite, mask_for)
-        with readable(content) as body:
-            return self._run(_flows.upload(self, name, body, route, data, mask_for is not None))
+        return self._run(_flows.upload(self, file, filename, subfolder, type, overwrite, mask_for))
 
     def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
         return self._run(_flows.view(self, filename, subfolder, type))
@@ -419,9 +412,7 @@ class Client(_flows.ClientBase):
         type: str = "output",
         overwrite: bool = False,
     ) -> Path:
-        folder, rel = view_target(dest, filename)
-        params = proto.asked_view_params(filename, subfolder, type)
-        return self._run(_flows.save(self, params, folder, rel, overwrite))
+        return self._run(_flows.view_to(self, filename, dest, subfolder, type, overwrite))
 
     def download(
         self, output: OutputFile | Mapping[str, Any], dest_dir: str | Path, *, overwrite: bool = False

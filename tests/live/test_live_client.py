@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from comfyctl import AsyncClient, Client, errors
@@ -247,11 +248,16 @@ def test_attach_leaves_a_browser_tab_its_socket(live_url: str) -> None:
                 pass
 
         threading.Thread(target=read, daemon=True).start()
-        first = poster._json("POST", "/prompt", json={"prompt": slow(blurs=3), "client_id": tab_id})
+        # posted as the tab does (a Client's submit would open a socket with the tab's id)
+        first = httpx.post(
+            f"{live_url}/api/prompt", json={"prompt": slow(blurs=3), "client_id": tab_id}
+        ).json()
         with Client(live_url) as other:
             job = other.attach(first["prompt_id"])
             assert job.wait(timeout=120).ok
-        second = poster._json("POST", "/prompt", json={"prompt": small(fresh_color()), "client_id": tab_id})
+        second = httpx.post(
+            f"{live_url}/api/prompt", json={"prompt": small(fresh_color()), "client_id": tab_id}
+        ).json()
         with Client(live_url) as other:
             other.attach(second["prompt_id"]).wait(timeout=120)
         for _ in range(100):  # the tab hears about its next prompt

@@ -74,6 +74,7 @@ def test_live_errors_after_the_post_name_a_prompt_that_is_on_the_server(
     monkeypatch.chdir(tmp_path)
     wf = tmp_path / "wf.json"
     wf.write_text(json.dumps(_fresh()))
+
     def landed_then_ctrl_c(*a: Any, **k: Any) -> Any:
         raise KeyboardInterrupt  # the POST landed; its answer is never used
 
