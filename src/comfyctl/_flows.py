@@ -39,7 +39,7 @@ _LOG_TIMEOUT = 5.0
 # -- actions ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call:
     """One request as the flows describe it; ``kw`` goes to httpx (json, params, files, data)."""
 
@@ -61,15 +61,18 @@ class Call:
         return self.method == "GET" if self.retry is None else self.retry
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Answered:
     """An HTTP answer: status and headers read, the body in ``body`` once read."""
 
     status: int
     retry_after: str | None
-    content_type: str
     response: Any = field(repr=False)
     body: bytes | bytearray = b""
+
+    @property
+    def content_type(self) -> str:
+        return str(self.response.headers.get("content-type", ""))
 
     @property
     def url(self) -> str:
@@ -81,7 +84,7 @@ class Answered:
         return dict(self.response.request.url.params)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Failed:
     """An attempt that got no answer: our error, and what the retry rule needs to know."""
 
@@ -96,12 +99,11 @@ def answered(response: Any) -> Answered:
     return Answered(
         status=response.status_code,
         retry_after=response.headers.get("retry-after"),
-        content_type=response.headers.get("content-type", ""),
         response=response,
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Send:
     """Send ``call`` once: answer :class:`Answered` (body unread) or :class:`Failed`."""
 
@@ -109,7 +111,7 @@ class Send:
     call: Call
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Read:
     """Read the body into ``body`` (a :class:`~comfyctl._protocol.CappedBody`) and close the
     response: answer :meth:`done`, or :class:`Failed` when the body breaks off."""
@@ -121,10 +123,10 @@ class Read:
 
     def done(self) -> Answered:
         a = self.answered  # not dataclasses.replace: this runs for every answer
-        return Answered(a.status, a.retry_after, a.content_type, a.response, self.body.buffer)
+        return Answered(a.status, a.retry_after, a.response, self.body.buffer)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Discard:
     """Close an answer that will not be used (a retry follows)."""
 
@@ -132,7 +134,7 @@ class Discard:
     answered: Answered
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Save:
     """Stream the answer's body to ``folder/rel`` through a Sink: answer the path written."""
 
@@ -143,7 +145,7 @@ class Save:
     overwrite: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EnsureSocket:
     """``hub.ensure()``: answer its bool, or the :class:`ServerUnreachable` it raised."""
 
@@ -151,7 +153,7 @@ class EnsureSocket:
     hub: EventRouter
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NewHub:
     """A socket hub of the client's own kind for ``client_id`` (kept until used or closed)."""
 
@@ -159,7 +161,7 @@ class NewHub:
     client_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WsOpen:
     """Open a WebSocket: answer the connection, or how it failed (a ``SocketFailure``)."""
 
@@ -169,7 +171,7 @@ class WsOpen:
     timeout: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WsSend:
     """Send one text frame: answer True, or False when the socket failed."""
 
@@ -178,7 +180,7 @@ class WsSend:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WsClose:
     method: ClassVar[str] = "_do_ws_close"
     ws: Any
@@ -187,28 +189,29 @@ class WsClose:
 # -- drivers ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Step:
-    """What the next ``send``/``throw`` gave: an action, or the flow's result (``done``)."""
+class _Done:
+    """The flow's result: what ``send``/``throw`` gave instead of an action."""
 
-    action: Any = None
-    done: bool = False
-    value: Any = None
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
-def _step(flow: Flow[Any], answer: Any, error: BaseException | None) -> _Step:
+def _step(flow: Flow[Any], answer: Any, error: BaseException | None) -> Any:
+    """The flow's next action, or :class:`_Done` with its result."""
     try:
-        return _Step(flow.throw(error) if error is not None else flow.send(answer))
+        return flow.throw(error) if error is not None else flow.send(answer)
     except StopIteration as stop:
-        return _Step(done=True, value=stop.value)
+        return _Done(stop.value)
 
 
 def drive(flow: Flow[T], doer: Any) -> T:
     """Run ``flow`` to its end, ``doer`` performing each action (the sync twins)."""
     answer, error = None, None
-    while not (step := _step(flow, answer, error)).done:
+    while not isinstance(step := _step(flow, answer, error), _Done):
         try:
-            answer, error = getattr(doer, step.action.method)(step.action), None
+            answer, error = getattr(doer, step.method)(step), None
         except BaseException as exc:  # thrown into the flow, where the I/O was asked for
             answer, error = None, exc
     return step.value
@@ -217,9 +220,9 @@ def drive(flow: Flow[T], doer: Any) -> T:
 async def adrive(flow: Flow[T], doer: Any) -> T:
     """:func:`drive` for the async twins: ``doer``'s methods are awaited."""
     answer, error = None, None
-    while not (step := _step(flow, answer, error)).done:
+    while not isinstance(step := _step(flow, answer, error), _Done):
         try:
-            answer, error = await getattr(doer, step.action.method)(step.action), None
+            answer, error = await getattr(doer, step.method)(step), None
         except BaseException as exc:
             answer, error = None, exc
     return step.value
@@ -229,13 +232,13 @@ def follow(flow: Flow[None], doer: Any, prompt_id: str) -> Iterator[Event]:
     """A job's :class:`JobFlow` as events (sync); its errors name the prompt."""
     answer, error = None, None
     try:
-        while not (step := _step(flow, answer, error)).done:
-            if isinstance(step.action, Emit):
+        while not isinstance(step := _step(flow, answer, error), _Done):
+            if isinstance(step, Emit):
                 answer, error = None, None
-                yield step.action.event
+                yield step.event
                 continue
             try:
-                answer, error = getattr(doer, step.action.method)(step.action), None
+                answer, error = getattr(doer, step.method)(step), None
             except BaseException as exc:
                 answer, error = None, exc
     except ComfyError as exc:
@@ -247,13 +250,13 @@ async def afollow(flow: Flow[None], doer: Any, prompt_id: str) -> AsyncIterator[
     """:func:`follow` for the async job."""
     answer, error = None, None
     try:
-        while not (step := _step(flow, answer, error)).done:
-            if isinstance(step.action, Emit):
+        while not isinstance(step := _step(flow, answer, error), _Done):
+            if isinstance(step, Emit):
                 answer, error = None, None
-                yield step.action.event
+                yield step.event
                 continue
             try:
-                answer, error = await getattr(doer, step.action.method)(step.action), None
+                answer, error = await getattr(doer, step.method)(step), None
             except BaseException as exc:
                 answer, error = None, exc
     except ComfyError as exc:
