@@ -68,7 +68,7 @@ def test_server_gone_while_waiting_names_the_prompt_and_saved_nothing(sandbox: A
 def test_disk_full_while_downloading_names_the_prompt_even_quiet(
     sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from comfyctl.client import Sink
+    from comfyctl._files import Sink
 
     def full(self: Any, chunk: bytes) -> None:
         raise self._error(OSError(errno.ENOSPC, "No space left on device"))

@@ -111,7 +111,7 @@ def test_server_gone_mid_job_names_the_prompt(kind: str, sandbox: Any) -> None:
 def test_download_all_errors_name_the_prompt_and_are_local_io_errors(
     kind: str, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from comfyctl.client import Sink  # the one Sink both clients write downloads with
+    from comfyctl._files import Sink  # the one Sink both clients write downloads with
 
     def full(self: Any, chunk: bytes) -> None:
         raise self._error(OSError(errno.ENOSPC, "No space left on device"))
@@ -172,7 +172,7 @@ def test_free_name_never_offers_a_name_twice(tmp_path: Path, monkeypatch: pytest
     """Whatever the file system says, each attempt uses a new name (the loop always advances)."""
     from pathlib import PurePosixPath
 
-    from comfyctl.client import Sink
+    from comfyctl._files import Sink
 
     sink = Sink(tmp_path, PurePosixPath("a.png"), overwrite=False)
     sink.write(b"x")

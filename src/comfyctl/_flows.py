@@ -214,7 +214,8 @@ def drive(flow: Flow[T], doer: Any) -> T:
             answer, error = getattr(doer, step.method)(step), None
         except BaseException as exc:  # thrown into the flow, where the I/O was asked for
             answer, error = None, exc
-    return step.value
+    result: T = step.value
+    return result
 
 
 async def adrive(flow: Flow[T], doer: Any) -> T:
@@ -225,7 +226,8 @@ async def adrive(flow: Flow[T], doer: Any) -> T:
             answer, error = await getattr(doer, step.method)(step), None
         except BaseException as exc:
             answer, error = None, exc
-    return step.value
+    result: T = step.value
+    return result
 
 
 def follow(flow: Flow[None], doer: Any, prompt_id: str) -> Iterator[Event]:
@@ -346,7 +348,8 @@ def request(call: Call, settings: Settings) -> Flow[Answered]:
             if delay is None:
                 if got.status >= 400:
                     raise (yield from status_error(call, got, settings))
-                return got
+                done: Answered = got
+                return done
             yield Discard(got)
         yield Sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -69,7 +69,7 @@ def test_live_errors_after_the_post_name_a_prompt_that_is_on_the_server(
     import json
 
     from comfyctl import _protocol
-    from comfyctl.client import Sink
+    from comfyctl._files import Sink
 
     monkeypatch.chdir(tmp_path)
     wf = tmp_path / "wf.json"
