@@ -810,7 +810,7 @@ def execution_error(prompt_id: str, payload: Mapping[str, Any]) -> errors.Execut
         node_type=node_type,
         exception_type=exc_type,
         exception_message=exc_msg,
-        traceback=[str(t) for t in payload.get("traceback") or ()],
+        traceback=[str(t) for t in tb] if isinstance(tb := payload.get("traceback"), list) else [],
         hint=errors.EXECUTION_HINT,
     )
 
