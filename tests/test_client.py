@@ -71,6 +71,34 @@ def test_sync_and_async_public_api_match(sync: type, async_: type) -> None:
             assert is_async, name
 
 
+@pytest.mark.parametrize(("sync", "async_"), [(Client, AsyncClient), (Job, AsyncJob)])
+def test_sync_and_async_public_docstrings_match(sync: type, async_: type) -> None:
+    """The twins say the same thing: a method documented on one and not the other, or worded
+    differently, is a drift (issue 14)."""
+    for name in _public(sync):
+        if name == "__init__":
+            continue
+        doc_s, doc_a = inspect.getdoc(getattr(sync, name)), inspect.getdoc(getattr(async_, name))
+        assert doc_s, f"{sync.__name__}.{name} has no docstring"
+        assert doc_s == doc_a, name
+
+
+def test_async_client_does_not_import_the_sync_client() -> None:
+    import ast
+
+    tree = ast.parse(Path(comfyctl.aio.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+    assert "comfyctl._jobstate" in imported  # the walk sees the imports
+    assert not {"comfyctl.client", "comfyctl.client.Client"} & imported, imported
+    assert not any(n.startswith("comfyctl.client.") for n in imported), imported
+
+
 def test_public_names_are_exported() -> None:
     for name in (
         "Client",
@@ -565,10 +593,10 @@ def test_websocket_open_failures_are_told_apart(failure: Callable[[], Exception]
     assert len(attempts) == 1 if kind != "transient" else 1 <= len(attempts) <= 3
 
 
-def test_download_write_errors_are_usage_errors_and_leave_no_temp_file(tmp_path: Path) -> None:
+def test_download_write_errors_leave_no_temp_file(tmp_path: Path) -> None:
     import errno
 
-    from comfyctl.client import Sink
+    from comfyctl._files import Sink
 
     (tmp_path / "taken.png").mkdir()  # a folder already has the file's name
     sink = Sink(tmp_path, Path("taken.png"), overwrite=True)  # type: ignore[arg-type]
@@ -587,8 +615,9 @@ def test_download_write_errors_are_usage_errors_and_leave_no_temp_file(tmp_path:
     sink = Sink(tmp_path, Path("x.png"), overwrite=False)  # type: ignore[arg-type]
     real = sink.file
     sink.file = Full()  # type: ignore[assignment]
-    with pytest.raises(errors.UsageError, match="No space left"):
+    with pytest.raises(errors.LocalIOError, match="No space left") as caught:
         sink.write(b"data")
+    assert caught.value.exit_code == 10 and caught.value.details["errno"] == errno.ENOSPC
     real.close()
     sink.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.png"]

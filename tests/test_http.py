@@ -228,7 +228,7 @@ def test_silence_is_a_read_timeout_and_the_client_says_so(serve: Callable[[Handl
     with pytest.raises(httpx.ReadTimeout):
         get(KeepAliveTransport(), server.url, timeout=0.2)
     with Client(server.url, timeout=0.2) as client, pytest.raises(errors.RequestTimeout):
-        client._request("POST", "/interrupt", retry=False)
+        client.interrupt()  # POST /interrupt: not repeated once sent
 
 
 def test_nothing_listening_is_a_connect_error_and_the_client_says_unreachable() -> None:
@@ -270,7 +270,7 @@ def test_many_threads_share_the_pool(serve: Callable[[Handler], Server]) -> None
 
 
 def test_the_client_uses_it_by_default_and_httpx_behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from comfyctl.client import default_transport
+    from comfyctl._transport import default_transport
     from comfyctl.settings import Settings
 
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
@@ -445,7 +445,7 @@ def test_a_connection_not_accepted_in_time_is_a_connect_timeout_so_a_post_is_ret
                 get(KeepAliveTransport(), url, timeout=0.2)
             settings = dataclasses.replace(Settings.resolve(url, timeout=0.2), retries=0)
             with Client(settings=settings) as client, pytest.raises(errors.ServerUnreachable):
-                client._request("POST", "/interrupt", retry=False)
+                client.interrupt()  # POST /interrupt: not repeated once sent
 
 
 def test_a_response_in_flight_when_the_pool_closes_is_closed_not_pooled(

@@ -448,6 +448,9 @@ def test_offline_ls_says_when_a_server_ignored_our_prompt_id(tmp_path: Path) -> 
         def history_entry(self, prompt_id: str) -> Any:
             raise AssertionError("nothing was reserved: no lookup needed")
 
+        def submit_once(self, workflow: Any, *, prompt_id: str) -> Any:
+            raise AssertionError("nothing was reserved: no lookup needed")
+
     OfflineStore().export(API_OK, name="old")
     [done] = OfflineStore().submit(OlderComfyUI())
     assert done.prompt_id == "server-chosen-1"

@@ -48,6 +48,14 @@ class FakeServer:
             raise exc
         return SimpleNamespace(prompt_id=prompt_id, number=len(self.posted))
 
+    def submit_once(self, workflow: Any, *, prompt_id: str) -> Any:
+        """The library's exactly-once rule on this fake: attach to a known id, else submit it."""
+        if self.down:
+            raise ServerUnreachable("down")
+        if prompt_id in self.posted:
+            return SimpleNamespace(prompt_id=prompt_id, attached=True)
+        return self.submit(workflow, prompt_id=prompt_id)
+
     def queue(self) -> Any:
         if self.down:
             raise ServerUnreachable("down")
@@ -330,14 +338,16 @@ def test_sigkill_during_exports_never_leaves_partial_or_lost_files(tmp_path: Pat
 
 
 def test_file_system_failures_are_our_errors(tmp_path: Path) -> None:
-    from comfyctl.errors import ComfyError
+    from comfyctl.errors import LocalIOError
     from comfyctl.inventory import Inventory, save
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    with pytest.raises(ComfyError, match="cannot save workflow"):
+    # a disk error, not a generic one (exit 1): the same class and exit code as a download's
+    with pytest.raises(LocalIOError, match="cannot save workflow") as saved:
         OfflineStore(blocker).export(API, name="a")
-    with pytest.raises(ComfyError, match="inventory cache"):
+    assert saved.value.exit_code == 10 and saved.value.details["errno"] is not None
+    with pytest.raises(LocalIOError, match="inventory cache"):
         save(Inventory("online", "http://127.0.0.1:1", 0.0), state=blocker / "state")
     with pytest.raises(UsageError, match="JSON"):
         OfflineStore(tmp_path).export({"1": {"class_type": "X", "inputs": {"v": object()}}}, name="b")

@@ -269,7 +269,7 @@ def test_a_refused_handshake_is_not_retried(wrong: str, ca_server: Sandbox, sand
 def test_retry_decisions_for_transport_errors() -> None:
     import httpx
 
-    from comfyctl.client import error_retry_delay
+    from comfyctl._transport import error_retry_delay
 
     def delay(exc: httpx.HTTPError, idempotent: bool = True) -> float | None:
         return error_retry_delay(exc, 0, last=False, idempotent=idempotent)

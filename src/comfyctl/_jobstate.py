@@ -19,10 +19,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from comfyctl import _protocol as proto
-from comfyctl.errors import WaitTimeout
+from comfyctl.errors import WAIT_TIMEOUT_HINT, WaitTimeout
 from comfyctl.events import (
     Event,
     Executing,
@@ -257,7 +257,10 @@ class EventRouter:
     Buffers are bounded: a job nobody waits for cannot grow memory without limit.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, client_id: str = "") -> None:
+        self.client_id = client_id
+        #: the I/O layer's open socket (None: closed); opened by ``comfyctl._flows.open_socket``
+        self.ws: Any = None
         self.queues: dict[str, deque[Event]] = {}
         self.previews: dict[str, int] = {}  # previews buffered per prompt (kept O(1) to count)
         self.status_seq = 0  # queue-change broadcasts seen; each job remembers the last it saw
@@ -268,8 +271,8 @@ class EventRouter:
 
     @property
     def connected(self) -> bool:
-        """Whether the I/O layer has the socket open (it overrides this)."""
-        return False
+        """Whether the I/O layer has the socket open."""
+        return self.ws is not None
 
     def register(self, prompt_id: str) -> None:
         self.queues.setdefault(prompt_id, deque(maxlen=_MAX_BUFFERED))
@@ -309,6 +312,14 @@ class EventRouter:
             self.previews[pid] -= 1  # about to fall off the full buffer
         queue.append(event)
 
+    def ready(self, prompt_id: str, remaining: float) -> tuple[bool, Event | Tick | None]:
+        """Before reading the socket: (True, what to return) when an event is buffered or the
+        time is up, else (False, None)."""
+        got = self.take(prompt_id)
+        if got is not None or remaining <= 0:
+            return True, got
+        return False, None
+
     def take(self, prompt_id: str) -> Event | Tick | None:
         """The next buffered event for ``prompt_id``, else TICK if a broadcast came, else None."""
         queue = self.queues.get(prompt_id)
@@ -331,21 +342,28 @@ class EventRouter:
 class ReadQueue:
     """Answer with a fresh :class:`QueueState` (``GET /queue``)."""
 
+    method: ClassVar[str] = "_do_read_queue"
+
 
 @dataclass(frozen=True)
 class ReadHistory:
     """Answer with the prompt's history entry, or None."""
+
+    method: ClassVar[str] = "_do_read_history"
 
 
 @dataclass(frozen=True)
 class DeleteQueued:
     """Dequeue ``count`` pending copies of the prompt; answer None."""
 
+    method: ClassVar[str] = "_do_delete_queued"
+
     count: int
 
 
 @dataclass(frozen=True)
 class Sleep:
+    method: ClassVar[str] = "_do_sleep"
     seconds: float
 
 
@@ -354,10 +372,14 @@ class Connect:
     """Open the socket if the policy allows (the hub's ``ensure``): answer its bool, or the
     :class:`ServerUnreachable` it raised."""
 
+    method: ClassVar[str] = "_do_connect"
+
 
 @dataclass(frozen=True)
 class Receive:
     """Answer with the hub's next Event, TICK or None within ``timeout``, or LOST if it dropped."""
+
+    method: ClassVar[str] = "_do_receive"
 
     timeout: float
 
@@ -366,12 +388,16 @@ class Receive:
 class Emit:
     """Hand ``event`` to the caller; answer None."""
 
+    method: ClassVar[str] = "_do_emit"
+
     event: Event
 
 
 @dataclass(frozen=True)
 class CloseSocket:
     """The job is done with its private (attached) socket: close it."""
+
+    method: ClassVar[str] = "_do_close_socket"
 
 
 READ_QUEUE, READ_HISTORY, CONNECT, CLOSE_SOCKET = ReadQueue(), ReadHistory(), Connect(), CloseSocket()
@@ -445,7 +471,7 @@ class JobFlow:
                 raise WaitTimeout(
                     f"prompt {pid} did not finish within {limit:g} s",
                     prompt_id=pid,
-                    hint=f"the prompt keeps going: 'comfyctl wait {pid}', or 'comfyctl cancel {pid}'",
+                    hint=WAIT_TIMEOUT_HINT,
                 )
             remaining = IDLE_RECONCILE if deadline is None else deadline - now
             if pid in self.cancelled and not self.cancel_seen:
@@ -558,9 +584,14 @@ class JobBase:
         private: bool = False,
         reconcile_first: bool = False,
         foreign: bool = False,
+        attached: bool = False,
+        resent: bool = False,
     ):
         self.prompt_id = prompt_id
         self.number = number
+        #: True when the prompt was already on the server (``attach``, or ``submit_once`` finding
+        #: its id); False when this client queued it.
+        self.attached = attached
         self.node_errors: dict[str, Any] = dict(node_errors or {})
         self._client = client
         self._hub = hub
@@ -577,8 +608,18 @@ class JobBase:
             reconcile_first=reconcile_first,
             foreign=foreign,
         )
+        self._flow.state.resent = resent
         if hub is not None:
             weakref.finalize(self, hub.unregister, prompt_id)
+
+    def _limit(self, timeout: float | None) -> float | None:
+        """How long a wait may take: ``timeout``, else the client's ``wait_timeout``."""
+        return timeout if timeout is not None else self._client.settings.wait_timeout
+
+    def _outcome(self) -> Result:
+        """The known result: returned on success, raised as ExecutionError / Interrupted."""
+        assert self._flow.result is not None
+        return proto.raise_for_result(self._flow.result)
 
     def __repr__(self) -> str:
         st = self._flow.state

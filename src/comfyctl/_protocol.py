@@ -7,6 +7,7 @@ hand the answers back. Wire quirks are named where they are handled (see comfyui
 from __future__ import annotations
 
 import json
+import posixpath
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,8 @@ from comfyctl.results import (
 )
 
 Redact = Callable[[str], str]
+CancelOutcome = Literal["dequeued", "interrupted", "cleared", "not_found"]
+FileType = Literal["input", "temp", "output"]
 
 #: Responses worth repeating an idempotent request for (408/429: a proxy or rate limiter in front).
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -89,7 +92,7 @@ def new_prompt_id() -> str:
 
 def retry_delay(attempt: int, *, base: float = 0.1, cap: float = 2.0) -> float:
     """Exponential backoff with full jitter (attempt 0 is the first retry)."""
-    return random.uniform(0.5, 1.0) * min(cap, base * (2**attempt))
+    return float(random.uniform(0.5, 1.0) * min(cap, base * (2**attempt)))
 
 
 def status_retry_delay(attempt: int, retry_after: str | None) -> float | None:
@@ -187,6 +190,69 @@ def view_url(base_url: str, filename: str, subfolder: str = "", type: str = "out
     return f"{base_url}{api('/view')}?{urlencode(view_params(filename, subfolder, type))}"
 
 
+def upload_form(
+    name: str,
+    subfolder: str,
+    type: str,
+    overwrite: bool,
+    mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None,
+) -> tuple[str, dict[str, str]]:
+    if type not in ("input", "temp", "output"):
+        # ComfyUI answers 500 for any other type.
+        raise errors.UsageError(f"upload type must be input, temp or output, not {type!r}")
+    if not name.strip():
+        raise errors.UsageError("the upload needs a non-empty file name")
+    stored = posixpath.normpath(posixpath.join(subfolder.replace("\\", "/"), name.replace("\\", "/")))
+    if stored.startswith(("/", "../")) or stored == "..":
+        # ComfyUI answers a bare 400 for a path leaving its folder; say why instead
+        raise errors.UsageError(
+            f"upload path {stored!r} leaves the server's {type} folder",
+            hint="use a relative subfolder and file name without '..'",
+        )
+    data = {"type": type, "subfolder": subfolder}
+    if overwrite:
+        data["overwrite"] = "true"
+    if mask_for is None:
+        return "/upload/image", data
+    if isinstance(mask_for, OutputFile):
+        ref = {"filename": mask_for.filename, "subfolder": mask_for.subfolder, "type": mask_for.type}
+    elif isinstance(mask_for, UploadedFile):
+        ref = {"filename": mask_for.name, "subfolder": mask_for.subfolder, "type": mask_for.type}
+    else:
+        ref = {
+            "filename": str(mask_for.get("filename") or mask_for.get("name") or ""),
+            "subfolder": str(mask_for.get("subfolder") or ""),
+            "type": str(mask_for.get("type") or "input"),
+        }
+    if not ref["filename"]:
+        raise errors.UsageError("mask_for must name the original image (filename)")
+    data["original_ref"] = json.dumps(ref)
+    return "/upload/mask", data
+
+
+def original_params(data: Mapping[str, str]) -> dict[str, str]:
+    """``/view`` parameters of a mask upload's original image (for a HEAD: does it exist?)."""
+    ref = json.loads(data["original_ref"])
+    return view_params(ref["filename"], ref["subfolder"], ref["type"])
+
+
+def missing_original(params: Mapping[str, str]) -> errors.UsageError:
+    # ComfyUI quirk: /upload/mask with a missing original stores nothing yet answers 200 + a name
+    where = "/".join(p for p in (params["subfolder"], params["filename"]) if p)
+    return errors.UsageError(
+        f"the original image {where!r} is not in the server's {params['type']} folder",
+        hint="upload the original first, then its mask with mask_for= naming it",
+    )
+
+
+def output_params(output: OutputFile | Mapping[str, Any]) -> tuple[str, str, str]:
+    if isinstance(output, OutputFile):
+        return output.filename, output.subfolder, output.type
+    if isinstance(output, Mapping) and isinstance(output.get("filename"), str):
+        return output["filename"], str(output.get("subfolder") or ""), str(output.get("type") or "output")
+    raise errors.UsageError("download() takes an OutputFile or a {filename, subfolder, type} mapping")
+
+
 def history_params(max_items: int | None, offset: int | None) -> dict[str, int]:
     params: dict[str, int] = {}
     for name, value in (("max_items", max_items), ("offset", offset)):
@@ -201,19 +267,69 @@ def history_params(max_items: int | None, offset: int | None) -> dict[str, int]:
 # -- responses ------------------------------------------------------------------------------------
 
 
+class CappedBody:
+    """Collects an answer's chunks, refusing to grow past ``cap`` bytes while reading (not after):
+    a 300 MB answer from a broken proxy or custom node costs at most ``cap``, not 3x its size.
+
+    ``declared`` is the Content-Length, checked before the first chunk. With ``truncate`` (error
+    bodies, only quoted) reading just stops at the cap instead of raising.
+    """
+
+    def __init__(
+        self,
+        cap: int | None,
+        *,
+        method: str,
+        url: str,
+        declared: str | None = None,
+        truncate: bool = False,
+    ):
+        self.cap, self.method, self.url, self.truncate = cap, method, url, truncate
+        self.buffer = bytearray()
+        self.full = False
+        if cap is not None and not truncate and declared and declared.isdigit() and int(declared) > cap:
+            raise self._too_large(int(declared))
+
+    def add(self, chunk: bytes) -> bool:
+        """Append a chunk; False once a truncated body is full (stop reading).
+
+        Raises:
+            ResponseTooLarge: the body passed the cap (and ``truncate`` is off).
+        """
+        room = len(chunk) if self.cap is None else self.cap - len(self.buffer)
+        if len(chunk) > room:
+            if not self.truncate:
+                raise self._too_large(None)
+            self.buffer += chunk[:room]
+            self.full = True
+            return False
+        self.buffer += chunk
+        return True
+
+    def _too_large(self, size: int | None) -> errors.ResponseTooLarge:
+        what = f"{size} bytes" if size is not None else "more"
+        return errors.ResponseTooLarge(
+            f"{self.method} {self.url}: the answer is larger than the {self.cap}-byte cap ({what})",
+            status=200,
+            method=self.method,
+            url=self.url,
+            details={"cap": self.cap, "declared": size},
+        )
+
+
 def _same(text: str) -> str:
     return text
 
 
 def decode_json(
-    body: str | bytes, *, method: str, url: str, status: int = 200, redact: Redact = _same
+    body: str | bytes | bytearray, *, method: str, url: str, status: int = 200, redact: Redact = _same
 ) -> Any:
     """Parse a JSON answer (bytes are read as UTF-8/16/32, as JSON says); a non-JSON 2xx body is a
     server fault, not a crash."""
     try:
         return json.loads(body) if body.strip() else None
     except ValueError as exc:
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        text = body if isinstance(body, str) else bytes(body[: _BODY_QUOTE * 4]).decode("utf-8", "replace")
         raise errors.HTTPError(
             f"{method} {url}: the server answered {status} with a body that is not JSON",
             status=status,
@@ -263,13 +379,24 @@ def error_for_status(
     prompt: Mapping[str, Any] | None = None,
     log_tail: str | None = None,
     authenticated: bool = False,
+    query: Mapping[str, str] | None = None,
 ) -> errors.ComfyError:
     """The one place an unexpected HTTP status becomes a :class:`ComfyError`.
 
     ``body`` must already be redacted. ``prompt`` is the workflow when the request was
-    ``POST /prompt`` (a 400 then becomes :class:`PromptRejected`).
+    ``POST /prompt`` (a 400 then becomes :class:`PromptRejected`). ``query`` is the request's
+    query (a 403 from ``/view`` for a subfolder leaving the server's folder is not an auth failure).
     """
     common: dict[str, Any] = {"status": status, "method": method, "url": url, "body": body}
+    outside = _outside_folder(query) if status == 403 and url.split("?")[0].endswith("/view") else None
+    if outside is not None:
+        # ComfyUI answers 403 for a subfolder that leaves the type's folder (e.g. ../../..)
+        return errors.UnsafePath(
+            f"{method} {url}: the server refused {outside!r} (403): the path leaves its "
+            f"{(query or {}).get('type') or 'output'} folder",
+            hint="the file name came from a broken or hostile history entry; nothing was written",
+            details={**common, "path": outside},
+        )
     if status == 400 and prompt is not None:
         data = _maybe_json(body)
         if isinstance(data, dict) and ("error" in data or "node_errors" in data):
@@ -293,7 +420,7 @@ def error_for_status(
         # every ComfyUI serves these: a 404 there means the URL points at something else
         path = url.split("?", 1)[0].rstrip("/")
         elsewhere = path.endswith(_ALWAYS_SERVED)
-        hint = "no ComfyUI API at this URL: check --url (host, port, path prefix)" if elsewhere else None
+        hint = errors.NO_API_HINT if elsewhere else None
         return errors.NotFound(f"{method} {url}: not found (404)", hint=hint, **common)
     if status == 413:
         return errors.RequestTooLarge(
@@ -319,6 +446,20 @@ def error_for_status(
     return errors.HTTPError(
         f"{method} {url}: unexpected status {status}" + (f": {text}" if text else ""), **common
     )
+
+
+def _outside_folder(query: Mapping[str, str] | None) -> str | None:
+    """The ``subfolder/filename`` of a ``/view`` query when it leaves the server's folder."""
+    import posixpath
+
+    if not query:
+        return None
+    sub = str(query.get("subfolder") or "").replace("\\", "/")
+    name = str(query.get("filename") or "")
+    joined = posixpath.normpath(posixpath.join(sub, "x")) if sub else "x"
+    if joined.startswith(("/", "../")) or name.startswith("/") or ".." in name:
+        return posixpath.join(sub, name)
+    return None
 
 
 def _maybe_json(text: str) -> Any:
@@ -364,6 +505,50 @@ def log_tail(logs: Any, lines: int = 30) -> str | None:
     return "\n".join(logs.rstrip().splitlines()[-lines:])
 
 
+def parse_history_entry(data: Any, prompt_id: str, *, url: str, redact: Redact = _same) -> Any:
+    """``GET /history/{id}`` → the entry, or None while it is not there (ComfyUI answers ``{}``).
+
+    Raises:
+        HTTPError: anything else (an object naming other prompts, a list...): retrying would
+            only read it again.
+    """
+    if data is None or data == {}:
+        return None
+    if isinstance(data, dict) and isinstance(data.get(prompt_id), dict):
+        return data[prompt_id]
+    raise unexpected(
+        f"GET {url}: the answer is not prompt {prompt_id}'s history entry",
+        data,
+        method="GET",
+        url=url,
+        redact=redact,
+        hint="is this a ComfyUI server (and not a proxy's page)?",
+    )
+
+
+def parse_object_info(data: Any, *, url: str, redact: Redact = _same) -> dict[str, Any]:
+    """``GET /object_info`` → ``{class_type: definition}``; every definition must be an object.
+
+    Raises:
+        HTTPError: the answer is not an object, or a class's definition is not one (a broken
+            custom node pack): named, instead of a crash deep in a command.
+    """
+    expect(data, dict, method="GET", url=url, redact=redact)
+    bad = [k for k, v in data.items() if not isinstance(v, dict)]
+    if bad:
+        kind = type(data[bad[0]]).__name__
+        raise unexpected(
+            f"GET {url}: the definition of node class {bad[0]!r} is a {kind}, not an object"
+            + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+            {k: data[k] for k in bad[:20]},
+            method="GET",
+            url=url,
+            redact=redact,
+            hint="a custom node pack sends a broken definition: update or remove it",
+        )
+    return dict(data)
+
+
 def parse_submit(
     data: Any, *, method: str, url: str, redact: Redact = _same
 ) -> tuple[str | None, float | None, dict[str, Any]]:
@@ -384,9 +569,12 @@ def parse_queue(data: Any) -> QueueState:
     ComfyUI sends ``queue_pending`` as its raw heap array; the run order is (number, prompt id).
     """
 
+    body = data if isinstance(data, dict) else {}
+
     def items(key: str, running: bool) -> list[QueueItem]:
         out = []
-        for raw in (data or {}).get(key) or ():
+        listed = body.get(key)
+        for raw in listed if isinstance(listed, list) else ():
             if not isinstance(raw, (list, tuple)) or len(raw) < 2:
                 continue
             number = raw[0] if isinstance(raw[0], (int, float)) else 0
@@ -414,7 +602,8 @@ def queued(queue: QueueState, prompt_id: str) -> QueueItem | None:
 
 
 def parse_system_stats(data: Any) -> SystemStats:
-    system = (data or {}).get("system") or {}
+    data = data if isinstance(data, dict) else {}
+    system = data.get("system") if isinstance(data.get("system"), dict) else {}
     devices = tuple(
         Device(
             name=str(d.get("name")),
@@ -423,7 +612,7 @@ def parse_system_stats(data: Any) -> SystemStats:
             vram_total=d.get("vram_total"),
             vram_free=d.get("vram_free"),
         )
-        for d in (data or {}).get("devices") or ()
+        for d in (data.get("devices") if isinstance(data.get("devices"), list) else ())
         if isinstance(d, dict)
     )
     return SystemStats(
@@ -434,8 +623,8 @@ def parse_system_stats(data: Any) -> SystemStats:
         ram_total=system.get("ram_total"),
         ram_free=system.get("ram_free"),
         devices=devices,
-        argv=tuple(str(a) for a in system.get("argv") or ()),
-        raw=data or {},
+        argv=tuple(str(a) for a in system.get("argv") or ()) if isinstance(system.get("argv"), list) else (),
+        raw=data,
     )
 
 
@@ -621,9 +810,8 @@ def execution_error(prompt_id: str, payload: Mapping[str, Any]) -> errors.Execut
         node_type=node_type,
         exception_type=exc_type,
         exception_message=exc_msg,
-        traceback=[str(t) for t in payload.get("traceback") or ()],
-        hint=f"fix what the node reports and run again; 'comfyctl history show {prompt_id} --json' "
-        "has the server's traceback",
+        traceback=[str(t) for t in tb] if isinstance(tb := payload.get("traceback"), list) else [],
+        hint=errors.EXECUTION_HINT,
     )
 
 
@@ -645,6 +833,23 @@ def raise_for_result(result: Result) -> Result:
     if result.status == "interrupted":
         raise interrupted(result.prompt_id, result.error)
     return result
+
+
+def with_prompt(exc: errors.ComfyError, prompt_id: str) -> errors.ComfyError:
+    """``exc`` naming the prompt it happened to (``details["prompt_id"]``): raised after an id
+    was chosen, the prompt may be on the server whatever failed here."""
+    exc.details.setdefault("prompt_id", prompt_id)
+    return exc
+
+
+def landing_unknown(check: errors.ComfyError, prompt_id: str, post: errors.ComfyError) -> errors.ComfyError:
+    """The POST of a prompt got no answer, and the look at ``/queue`` + ``/history`` that would
+    tell whether it landed failed too: the prompt may be queued (``details["landed"]`` is None)."""
+    check.message = f"{post.message}; then {check.message}: prompt {prompt_id} may be queued"
+    check.args = (check.message,)
+    check.hint = "the prompt may run: attach(prompt_id) finds out once the server answers"
+    check.details.update(prompt_id=prompt_id, landed=None)
+    return check
 
 
 def closed_error() -> errors.UsageError:

@@ -1,67 +1,27 @@
 """The asynchronous client: :class:`AsyncClient` and :class:`AsyncJob` (httpx + websockets.asyncio).
 
-The same names, signatures and behaviour as :mod:`comfyctl.client`, written against asyncio (it
-does not wrap the sync client, and the sync client does not wrap it: no ``asyncio.run`` anywhere,
-so both work inside Jupyter, MCP servers and any running loop). A test compares the two APIs.
+The twin of :mod:`comfyctl.client`: the same names, signatures, docstrings and behaviour, since
+both run the flows of :mod:`comfyctl._flows` and only the actions differ (awaited here). Neither
+wraps the other, and this module does not import the sync one: no ``asyncio.run`` anywhere, so
+both work inside Jupyter, MCP servers and any running loop. A test compares the two APIs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import mimetypes
-import ssl
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
+from comfyctl import _docs, _flows, _transport
 from comfyctl import _protocol as proto
-from comfyctl._jobstate import (
-    LOST,
-    CancelledIds,
-    Connect,
-    DeleteQueued,
-    Emit,
-    EventRouter,
-    JobBase,
-    ReadHistory,
-    ReadQueue,
-    Receive,
-    Sleep,
-    Tick,
-)
-from comfyctl._safepath import safe_relpath
-from comfyctl.client import (
-    CancelOutcome,
-    FileType,
-    Sink,
-    SocketLost,
-    closed_error,
-    default_transport,
-    error_retry_delay,
-    file_arg,
-    missing_original,
-    original_params,
-    output_params,
-    ssl_context,
-    transport_error,
-    upload_form,
-    view_target,
-    ws_failure,
-    ws_ssl_context,
-)
-from comfyctl.errors import (
-    ComfyError,
-    JobLost,
-    NotFound,
-    RequestTimeout,
-    ServerUnreachable,
-    TransportError,
-)
-from comfyctl.events import Event, feature_flags_message, parse_event
+from comfyctl._files import Sink
+from comfyctl._jobstate import LOST, EventRouter, JobBase, Tick
+from comfyctl._protocol import CancelOutcome, FileType
+from comfyctl.errors import ServerUnreachable
+from comfyctl.events import Event, parse_event
 from comfyctl.nodedefs import NodeDefs
 from comfyctl.results import OutputFile, QueueState, Result, SystemStats, UploadedFile
 from comfyctl.settings import Settings
@@ -69,65 +29,28 @@ from comfyctl.settings import Settings
 __all__ = ["AsyncClient", "AsyncJob"]
 
 _CHUNK = 1 << 20
-_WS_MAX_SIZE = 1 << 28
-_LOG_TIMEOUT = 5.0
+T = TypeVar("T")
+
+
+class _SocketLost(Exception):
+    """Internal: the shared WebSocket closed under a waiting job."""
 
 
 class _AsyncHub(EventRouter):
-    """One WebSocket for one client id (see ``comfyctl.client._Hub``); whoever waits reads."""
+    """One WebSocket for one client id; whoever waits reads (an asyncio lock), and the others
+    wake on ``changed`` to look for their events."""
 
     def __init__(self, client: AsyncClient, client_id: str):
-        super().__init__()
+        super().__init__(client_id)
         self.client = client
-        self.client_id = client_id
-        self.ws: Any = None
         self.read_lock = asyncio.Lock()
         self.connect_lock = asyncio.Lock()
         self.changed = asyncio.Event()
 
-    @property
-    def connected(self) -> bool:
-        return self.ws is not None
-
     async def ensure(self) -> bool:
-        """See ``comfyctl.client._Hub.ensure``: the same :class:`SocketPolicy` decides."""
+        """Open the socket if needed and the policy allows (:func:`comfyctl._flows.open_socket`)."""
         async with self.connect_lock:
-            client = self.client
-            if client._closed:
-                raise closed_error()
-            if self.ws is not None or not self.policy.may_try(time.monotonic()):
-                return self.ws is not None
-            settings = client.settings
-            url = f"{settings.ws_base}/ws?clientId={self.client_id}"
-            budget = self.policy.open_timeout(settings.timeout)
-            try:
-                ws = await client._ws_connect(url, headers=settings.request_headers(), open_timeout=budget)
-            except Exception as exc:
-                kind = ws_failure(exc)
-                if kind is not None:
-                    # HTTP may still work: poll now, try the socket again when the policy says.
-                    self.policy.failed(kind, time.monotonic())
-                    return False
-                if isinstance(exc, OSError) or type(exc).__module__.startswith("websockets"):
-                    raise ServerUnreachable(
-                        f"ComfyUI is not reachable at {settings.url}: "
-                        f"{settings.redact(str(exc) or type(exc).__name__)}",
-                        hint="start ComfyUI, or pass the right URL",
-                    ) from exc
-                raise
-            try:
-                # ComfyUI honours feature flags only in the first message a client sends.
-                await ws.send(feature_flags_message())
-            except Exception:
-                await _quiet_close(ws)
-                self.policy.failed("transient", time.monotonic())
-                return False
-            if client._closed:  # closed while we were connecting
-                await _quiet_close(ws)
-                raise closed_error()
-            self.policy.opened()
-            self.ws = ws
-            return True
+            return await _flows.adrive(_flows.open_socket(self, self.client), self.client)
 
     async def drop(self, ws: Any) -> None:
         """Forget a dead socket, closing it first (ComfyUI quirk: a closing old socket with the
@@ -142,12 +65,10 @@ class _AsyncHub(EventRouter):
         deadline = loop.time() + timeout
         while True:
             changed = self.changed
-            got = self.take(prompt_id)
-            if got is not None:
-                return got
             remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
+            done, got = self.ready(prompt_id, remaining)
+            if done:
+                return got
             if self.read_lock.locked():
                 try:
                     await asyncio.wait_for(changed.wait(), remaining)
@@ -157,7 +78,7 @@ class _AsyncHub(EventRouter):
             async with self.read_lock:
                 ws = self.ws
                 if ws is None:
-                    raise SocketLost
+                    raise _SocketLost
                 try:
                     frame = await asyncio.wait_for(ws.recv(), remaining)
                 except asyncio.TimeoutError:
@@ -165,7 +86,7 @@ class _AsyncHub(EventRouter):
                 except Exception as exc:  # ConnectionClosed, or a transport error under it
                     await self.drop(ws)
                     self._wake()
-                    raise SocketLost from exc
+                    raise _SocketLost from exc
                 self.dispatch(parse_event(frame))
                 self._wake()
 
@@ -186,9 +107,11 @@ async def _quiet_close(ws: Any) -> None:
         pass
 
 
-class AsyncClient:
+@_docs.documented(_docs.CLIENT)
+class AsyncClient(_flows.ClientBase):
     """The asynchronous twin of :class:`comfyctl.Client` (same arguments, same resolution order:
-    argument > environment > config file > default; no I/O in the constructor).
+    argument > environment > config file > default; no I/O in the constructor). ``transport`` is
+    an ``httpx.AsyncBaseTransport``; ``ws_connect`` an async factory.
 
     Example:
         >>> async with AsyncClient() as comfy:                         # doctest: +SKIP
@@ -197,6 +120,9 @@ class AsyncClient:
         ...         print(event.type)
         ...     result = await job.result()
     """
+
+    _hub_class = _AsyncHub
+    _hub: _AsyncHub
 
     def __init__(
         self,
@@ -212,29 +138,10 @@ class AsyncClient:
         ws_connect: Callable[..., Any] | None = None,
         settings: Settings | None = None,
     ):
-        self.settings = settings or Settings.resolve(
-            url, token=token, headers=headers, verify=verify, timeout=timeout, config_file=config_file
+        super().__init__(
+            url, token, headers, verify, timeout, config_file, client_id, transport, ws_connect, settings
         )
-        self.client_id = client_id or proto.new_id()
-        self._transport = transport
-        self._ws_factory = ws_connect
-        self._ws_tls: ssl.SSLContext | None = None  # built on the first wss connect, kept for reconnects
         self._http: httpx.AsyncClient | None = None
-        self._hub = _AsyncHub(self, self.client_id)
-        self._node_defs: NodeDefs | None = None
-        self._attached_hubs: list[_AsyncHub] = []
-        self._cancelled = CancelledIds()  # dequeued here: their jobs end as Interrupted, not lost
-        self._closed = False
-
-    # -- plumbing ---------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The server URL with secrets redacted."""
-        return self.settings.url
-
-    def __repr__(self) -> str:
-        return f"AsyncClient({self.url!r})"
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -243,8 +150,6 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the WebSocket and the HTTP connection pool, for good: waiting jobs and later
-        calls raise :class:`UsageError`."""
         self._closed = True
         await self._hub.close()
         for hub in self._attached_hubs:
@@ -256,208 +161,164 @@ class AsyncClient:
 
     aclose = close
 
+    # -- the actions of the flows ---------------------------------------------------------------
+
+    async def _run(self, flow: _flows.Flow[T]) -> T:
+        return await _flows.adrive(flow, self)
+
     def _client(self) -> httpx.AsyncClient:
         if self._closed:
-            raise closed_error()
+            raise proto.closed_error()
         if self._http is None:
             t = self.settings.timeout
-            verify = ssl_context(self.settings.verify)
+            verify = _transport.ssl_context(self.settings.verify)
             self._http = httpx.AsyncClient(
                 base_url=self.settings.base_url,
                 headers=self.settings.request_headers(),
                 timeout=httpx.Timeout(t, connect=t),
                 verify=verify,
                 transport=self._transport
-                or default_transport(httpx.AsyncHTTPTransport, self.settings, verify),
+                or _transport.default_transport(httpx.AsyncHTTPTransport, self.settings, verify),
                 follow_redirects=False,
             )
         return self._http
 
-    async def _ws_connect(self, url: str, *, headers: Mapping[str, str], open_timeout: float) -> Any:
-        if self._ws_factory is not None:
-            return await self._ws_factory(url, headers=headers)
-        from websockets.asyncio.client import connect
+    def _failed(self, exc: httpx.HTTPError, call: _flows.Call) -> _flows.Failed:
+        url = self.settings.base_url + call.route
+        return _transport.failure(exc, call.method, url, call.timeout or self.settings.timeout, self.settings)
 
-        kw: dict[str, Any] = {}
-        if url.startswith("wss:"):
-            if self._ws_tls is None:  # loading a CA store is slow: not again at every reconnect
-                self._ws_tls = ws_ssl_context(self.settings.verify)
-            kw["ssl"] = self._ws_tls
-        # No Origin header (websockets sends none unless asked): ComfyUI's Origin check would 403.
-        return await connect(
-            url,
-            additional_headers=dict(headers),
-            open_timeout=open_timeout,
-            max_size=_WS_MAX_SIZE,
-            compression=None,
-            **kw,
-        )
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        retry: bool | None = None,
-        prompt: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-        **kw: Any,
-    ) -> httpx.Response:
-        """See ``Client._request``: the same retry rules."""
+    async def _do_send(self, a: _flows.Send) -> _flows.Answered | _flows.Failed:
         http = self._client()
-        route = proto.api(path)
-        url = self.settings.base_url + route
-        idempotent = method == "GET" if retry is None else retry
-        attempts = self.settings.retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                resp = await http.request(
-                    method, route, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kw
-                )
-            except httpx.HTTPError as exc:
-                delay = error_retry_delay(exc, attempt, last=last, idempotent=idempotent)
-                if delay is not None:
-                    await asyncio.sleep(delay)
-                    continue
-                raise transport_error(
-                    exc, method, url, timeout or self.settings.timeout, self.settings
-                ) from exc
-            delay = proto.answer_retry_delay(
-                attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=idempotent
-            )
-            if delay is not None:
-                await resp.aclose()
-                await asyncio.sleep(delay)
-                continue
-            if resp.status_code >= 400:
-                raise await self._status_error(resp, method, url, prompt)
-            return resp
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _status_error(
-        self, resp: httpx.Response, method: str, url: str, prompt: Mapping[str, Any] | None
-    ) -> ComfyError:
+        timeout = a.call.timeout if a.call.timeout is not None else httpx.USE_CLIENT_DEFAULT
+        request = http.build_request(a.call.method, a.call.route, timeout=timeout, **a.call.kw)
         try:
-            body = (await resp.aread()).decode("utf-8", "replace")
-        except httpx.HTTPError:
-            body = ""
-        tail = None
-        if resp.status_code >= 500 and not url.endswith("/internal/logs"):
-            try:
-                logs = await self._request("GET", "/internal/logs", retry=False, timeout=_LOG_TIMEOUT)
-                tail = proto.log_tail(logs.json())
-            except (ComfyError, ValueError):
-                tail = None
-        return proto.error_for_status(
-            resp.status_code,
-            method=method,
-            url=url,
-            body=self.settings.redact(body),
-            content_type=resp.headers.get("content-type", ""),
-            prompt=prompt,
-            log_tail=self.settings.redact(tail) if tail else None,
-            authenticated="Authorization" in self.settings.request_headers(),
-        )
+            return _flows.answered(await http.send(request, stream=True))
+        except httpx.HTTPError as exc:
+            return self._failed(exc, a.call)
 
-    async def _json(self, method: str, path: str, **kw: Any) -> Any:
-        resp = await self._request(method, path, **kw)
-        return proto.decode_json(
-            resp.content, method=method, url=str(resp.request.url), redact=self.settings.redact
-        )
+    async def _do_read(self, a: _flows.Read) -> _flows.Answered | _flows.Failed:
+        resp = a.answered.response
+        try:
+            async for chunk in resp.aiter_bytes():
+                if not a.body.add(chunk):
+                    break
+        except httpx.HTTPError as exc:
+            return self._failed(exc, a.call)
+        finally:
+            await resp.aclose()
+        return a.done()
 
-    async def _expect(self, path: str, kind: type, **kw: Any) -> Any:
-        return proto.expect(
-            await self._json("GET", path, **kw), kind, method="GET", url=path, redact=self.settings.redact
-        )
+    async def _do_discard(self, a: _flows.Discard) -> None:
+        await a.answered.response.aclose()
 
-    # -- server info ------------------------------------------------------------------------------
+    async def _do_sleep(self, a: Any) -> None:
+        await asyncio.sleep(a.seconds)
+
+    async def _do_save(self, a: _flows.Save) -> Path:
+        resp = a.answered.response
+        try:
+            with Sink(a.folder, a.rel, a.overwrite) as sink:
+                async for chunk in resp.aiter_bytes(_CHUNK):
+                    sink.write(chunk)
+            return sink.path
+        except httpx.HTTPError as exc:  # a body cut off is not re-fetched
+            raise _transport.cut_off(exc, a.answered.url, self.settings) from exc
+        finally:
+            await resp.aclose()
+
+    async def _do_ensure_socket(self, a: _flows.EnsureSocket) -> bool | ServerUnreachable:
+        try:
+            return await a.hub.ensure()  # type: ignore[attr-defined,no-any-return]
+        except ServerUnreachable as exc:
+            return exc
+
+    async def _do_new_hub(self, a: _flows.NewHub) -> _AsyncHub:
+        hub = _AsyncHub(self, a.client_id)
+        self._attached_hubs.append(hub)  # closed with the client if never waited for
+        return hub
+
+    async def _do_ws_open(self, a: _flows.WsOpen) -> Any:
+        try:
+            if self._ws_factory is not None:
+                return await self._ws_factory(a.url, headers=a.headers)
+            from websockets.asyncio.client import connect
+
+            if a.url.startswith("wss:") and self._ws_tls is None:  # a CA store loads slowly: once
+                self._ws_tls = _transport.ws_ssl_context(self.settings.verify)
+            return await connect(
+                a.url, **_transport.ws_connect_options(a.url, a.headers, a.timeout, self._ws_tls)
+            )
+        except Exception as exc:
+            return _transport.ws_open_failed(exc, self.settings)
+
+    async def _do_ws_send(self, a: _flows.WsSend) -> bool:
+        try:
+            await a.ws.send(a.text)
+        except Exception:
+            return False
+        return True
+
+    async def _do_ws_close(self, a: _flows.WsClose) -> None:
+        await _quiet_close(a.ws)
+
+    # -- server info ----------------------------------------------------------------------------
 
     async def system_stats(self) -> SystemStats:
-        """Versions, RAM and devices (``GET /system_stats``)."""
-        return proto.parse_system_stats(await self._json("GET", "/system_stats"))
+        return await self._run(_flows.system_stats(self))
 
     async def features(self) -> dict[str, Any]:
-        """Server feature flags (``GET /features``)."""
-        return dict(await self._expect("/features", dict))
+        return await self._run(_flows.features(self))
 
     async def object_info(self, class_type: str | None = None) -> dict[str, Any]:
-        """Node definitions: all, or one class (``{}`` when the class is unknown)."""
-        path = "/object_info" if class_type is None else f"/object_info/{_seg(class_type)}"
-        return dict(await self._expect(path, dict))
+        return await self._run(_flows.object_info(self, class_type))
 
     async def node_defs(self) -> NodeDefs:
-        """All node definitions as :class:`NodeDefs` (fetched once per client)."""
-        if self._node_defs is None:
-            self._node_defs = NodeDefs(await self.object_info())
-        return self._node_defs
+        return await self._run(_flows.node_defs(self))
 
     async def models(self, folder: str | None = None) -> list[str]:
-        """Model folder names, or the files in one folder."""
-        path = "/models" if folder is None else f"/models/{_seg(folder)}"
-        return [str(m) for m in await self._expect(path, list)]
+        return await self._run(_flows.models(self, folder))
 
     async def embeddings(self) -> list[str]:
-        """Embedding names (without extension)."""
-        return [str(m) for m in await self._expect("/embeddings", list)]
+        return await self._run(_flows.names(self, "/embeddings"))
 
     async def extensions(self) -> list[str]:
-        """Frontend extension script URLs the server serves (``/extensions``)."""
-        return [str(m) for m in await self._expect("/extensions", list)]
+        return await self._run(_flows.names(self, "/extensions"))
 
     async def logs(self) -> str:
-        """The server's recent log (``/internal/logs``)."""
-        data = await self._json("GET", "/internal/logs")
-        return data if isinstance(data, str) else json.dumps(data)
+        return await self._run(_flows.logs(self))
 
-    # -- queue and history ------------------------------------------------------------------------
+    # -- queue and history ----------------------------------------------------------------------
 
     async def queue(self) -> QueueState:
-        """Running and pending prompts, pending in run order."""
-        return proto.parse_queue(await self._json("GET", "/queue"))
+        return await self._run(_flows.queue(self))
 
     async def delete_queued(self, prompt_ids: Iterable[str]) -> None:
-        """Remove pending prompts (running ones are untouched: use :meth:`cancel`)."""
-        await self._request("POST", "/queue", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
+        await self._run(_flows.delete_queued(self, prompt_ids))
 
     async def clear_queue(self) -> None:
-        """Remove every pending prompt (every client's)."""
-        await self._request("POST", "/queue", json={"clear": True}, retry=True)
+        await self._run(_flows.post(self, "/queue", {"clear": True}))
 
     async def history(
         self, max_items: int | None = None, offset: int | None = None
     ) -> dict[str, dict[str, Any]]:
-        """Finished prompts, oldest first (``max_items`` alone: the newest N)."""
-        return dict(await self._expect("/history", dict, params=proto.history_params(max_items, offset)))
+        return await self._run(_flows.history(self, max_items, offset))
 
     async def history_entry(self, prompt_id: str) -> dict[str, Any] | None:
-        """One history entry, or None while pending, running or unknown."""
-        data = await self._json("GET", f"/history/{_seg(prompt_id)}")
-        entry = data.get(prompt_id) if isinstance(data, dict) else None
-        return entry if isinstance(entry, dict) else None
+        return await self._run(_flows.history_entry(self, prompt_id))
 
     async def delete_history(self, prompt_ids: Iterable[str]) -> None:
-        """Remove finished prompts from the history (unknown ids are ignored by the server)."""
-        await self._request("POST", "/history", json={"delete": [str(p) for p in prompt_ids]}, retry=True)
+        await self._run(_flows.post(self, "/history", {"delete": [str(p) for p in prompt_ids]}))
 
     async def clear_history(self) -> None:
-        """Empty the whole history (every client's)."""
-        await self._request("POST", "/history", json={"clear": True}, retry=True)
+        await self._run(_flows.post(self, "/history", {"clear": True}))
 
     async def jobs(self, **filters: Any) -> dict[str, Any]:
-        """``GET /api/jobs`` (ComfyUI 0.8+)."""
-        params = {
-            k: (",".join(v) if isinstance(v, (list, tuple)) else v)
-            for k, v in filters.items()
-            if v is not None
-        }
-        return dict(await self._expect("/jobs", dict, params=params))
+        return await self._run(_flows.jobs(self, filters))
 
     async def job_info(self, prompt_id: str) -> dict[str, Any]:
-        """``GET /api/jobs/{id}``."""
-        return dict(await self._expect(f"/jobs/{_seg(prompt_id)}", dict))
+        return await self._run(_flows.job_info(self, prompt_id))
 
-    # -- work -------------------------------------------------------------------------------------
+    # -- work -----------------------------------------------------------------------------------
 
     async def submit(
         self,
@@ -469,137 +330,44 @@ class AsyncClient:
         extra_data: Mapping[str, Any] | None = None,
         partial_execution_targets: Sequence[str] | None = None,
     ) -> AsyncJob:
-        """Queue an API-format workflow (see :meth:`comfyctl.Client.submit`)."""
-        pid = str(prompt_id) if prompt_id is not None else proto.new_prompt_id()
-        body = proto.prompt_body(
+        targets = partial_execution_targets
+        flow = _flows.submit(
+            self,
             workflow,
-            client_id=self.client_id,
-            prompt_id=pid,
+            prompt_id,
             front=front,
             number=number,
             extra_data=extra_data,
-            partial_execution_targets=partial_execution_targets,
+            partial_execution_targets=targets,
         )
-        try:
-            await self._hub.ensure()  # the socket must listen before the prompt can finish
-        except ServerUnreachable:
-            pass  # a proxy may reset WebSocket upgrades only: the POST decides, the job then polls
-        self._hub.register(pid)
-        try:
-            got_id, got_number, node_errors, resent = await self._post_prompt(body, workflow)
-        except BaseException:
-            self._hub.unregister(pid)
-            raise
-        if got_id and got_id != pid:
-            # Servers older than client-chosen ids ignore ours: follow the id they gave.
-            self._hub.unregister(pid)
-            self._hub.register(got_id)
-        job = AsyncJob(self, got_id or pid, number=got_number, node_errors=node_errors, hub=self._hub)
-        job._flow.state.resent = resent
-        return job
-
-    async def _post_prompt(
-        self, body: dict[str, Any], workflow: Mapping[str, Any]
-    ) -> tuple[str | None, float | None, dict[str, Any], bool]:
-        """POST the prompt: (prompt id, number, node_errors, re-sent?)."""
-        pid = body["prompt_id"]
-        for attempt in (0, 1):
-            try:
-                data = await self._json("POST", "/prompt", json=body, retry=False, prompt=workflow)
-                got = proto.parse_submit(data, method="POST", url="/prompt", redact=self.settings.redact)
-                return (*got, attempt == 1)
-            except (RequestTimeout, TransportError) as exc:
-                if attempt or isinstance(exc, ServerUnreachable):
-                    raise
-                # The server does not check prompt id uniqueness: re-send only if it did not land.
-                item = proto.queued(await self.queue(), pid)
-                if item is not None:
-                    return pid, item.number, {}, False
-                if await self.history_entry(pid) is not None:
-                    return pid, None, {}, False
-        raise AssertionError("unreachable")  # pragma: no cover
+        return AsyncJob(self, **(await self._run(flow)))
 
     async def attach(self, prompt_id: str, *, follow_progress: bool = False) -> AsyncJob:
-        """A job for a prompt queued by anyone (see :meth:`comfyctl.Client.attach`)."""
-        pid = str(prompt_id)
-        entry = await self.history_entry(pid)
-        if entry is not None:
-            return AsyncJob(self, pid, hub=None, entry=entry)
-        item = proto.queued(await self.queue(), pid)
-        if item is None:
-            entry = await self.history_entry(pid)
-            if entry is None:
-                raise proto.job_gone(pid)
-            return AsyncJob(self, pid, hub=None, entry=entry)
-        sock = self._hub
-        if proto.attach_socket(item.client_id, self.client_id, follow_progress) == "owner":
-            sock = _AsyncHub(self, item.client_id or "")
-            self._attached_hubs.append(sock)  # closed with the client if never waited for
-        hub: _AsyncHub | None = sock
-        try:
-            await sock.ensure()
-        except ServerUnreachable:
-            hub = None
-        else:
-            sock.register(pid)
-        return AsyncJob(
-            self,
-            pid,
-            number=item.number,
-            hub=hub,
-            private=hub is not None and hub is not self._hub,
-            foreign=item.client_id != sock.client_id,
-            reconcile_first=True,
-        )
+        return AsyncJob(self, **(await self._run(_flows.attach(self, prompt_id, follow_progress))))
 
     async def submit_once(
         self, workflow: Mapping[str, Any], *, prompt_id: str, **submit_kwargs: Any
     ) -> AsyncJob:
-        """Queue ``workflow`` under ``prompt_id`` unless the server already knows that id (see
-        :meth:`comfyctl.Client.submit_once`)."""
-        try:
-            return await self.attach(prompt_id)
-        except JobLost:
-            return await self.submit(workflow, prompt_id=prompt_id, **submit_kwargs)
+        flow = _flows.submit_once(self, workflow, prompt_id, **submit_kwargs)
+        return AsyncJob(self, **(await self._run(flow)))
 
     async def run(
         self, workflow: Mapping[str, Any], *, timeout: float | None = None, **submit_kwargs: Any
     ) -> Result:
-        """Submit and wait: the successful :class:`Result`, or an exception."""
         job = await self.submit(workflow, **submit_kwargs)
         return await job.wait(timeout)
 
     async def interrupt(self, prompt_id: str | None = None) -> None:
-        """Stop the running prompt; with ``prompt_id``, only if that prompt is the one running."""
-        kw: dict[str, Any] = {"json": {"prompt_id": prompt_id}} if prompt_id else {}
-        await self._request("POST", "/interrupt", retry=prompt_id is not None, **kw)
+        await self._run(_flows.interrupt(self, prompt_id))
 
     async def cancel(self, prompt_id: str) -> CancelOutcome:
-        """Cancel exactly this prompt (see :meth:`comfyctl.Client.cancel`)."""
-        pid = str(prompt_id)
-        queue = await self.queue()
-        if queue.position(pid) is not None:
-            await self.delete_queued([pid])
-            self._cancelled.add(pid)
-            if (await self.queue()).is_running(pid):
-                await self.interrupt(pid)
-                return "interrupted"
-            return "dequeued"
-        if queue.is_running(pid):
-            await self.interrupt(pid)
-            return "interrupted"
-        if await self.history_entry(pid) is not None:
-            await self.delete_history([pid])
-            return "cleared"
-        return "not_found"
+        return await self._run(_flows.cancel(self, prompt_id))
 
     async def free(self, *, unload_models: bool = False, free_memory: bool = False) -> None:
-        """Ask the server to unload models / free memory after the current prompt."""
-        await self._request(
-            "POST", "/free", json={"unload_models": unload_models, "free_memory": free_memory}, retry=True
-        )
+        body = {"unload_models": unload_models, "free_memory": free_memory}
+        await self._run(_flows.post(self, "/free", body))
 
-    # -- files ------------------------------------------------------------------------------------
+    # -- files ----------------------------------------------------------------------------------
 
     async def upload(
         self,
@@ -611,33 +379,10 @@ class AsyncClient:
         overwrite: bool = False,
         mask_for: OutputFile | UploadedFile | Mapping[str, Any] | None = None,
     ) -> UploadedFile:
-        """Upload an image or mask (see :meth:`comfyctl.Client.upload`)."""
-        name, content = file_arg(file, filename)
-        route, data = upload_form(name, subfolder, type, overwrite, mask_for)
-        if mask_for is not None:
-            original = original_params(data)
-            try:
-                await self._request("HEAD", "/view", params=original)
-            except NotFound as exc:
-                raise missing_original(original) from exc
-        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        if isinstance(content, Path):
-            # httpx's async multipart reads sync file objects; a local file read is brief.
-            with content.open("rb") as fh:
-                resp = await self._request(
-                    "POST", route, files={"image": (name, fh, mime)}, data=data, retry=False
-                )
-        else:
-            resp = await self._request(
-                "POST", route, files={"image": (name, content, mime)}, data=data, retry=False
-            )
-        payload = proto.decode_json(resp.content, method="POST", url=route, redact=self.settings.redact)
-        return proto.parse_upload(payload, method="POST", url=route, redact=self.settings.redact)
+        return await self._run(_flows.upload(self, file, filename, subfolder, type, overwrite, mask_for))
 
     async def view(self, filename: str, *, subfolder: str = "", type: str = "output") -> bytes:
-        """A file's bytes (small files; use :meth:`download`/:meth:`view_to` for big ones)."""
-        resp = await self._request("GET", "/view", params=proto.asked_view_params(filename, subfolder, type))
-        return resp.content
+        return await self._run(_flows.view(self, filename, subfolder, type))
 
     async def view_to(
         self,
@@ -648,132 +393,77 @@ class AsyncClient:
         type: str = "output",
         overwrite: bool = False,
     ) -> Path:
-        """Stream a server file to ``dest`` (a folder, or a file path); returns the written path."""
-        folder, rel = view_target(dest, filename)
-        return await self._stream(proto.asked_view_params(filename, subfolder, type), folder, rel, overwrite)
+        return await self._run(_flows.view_to(self, filename, dest, subfolder, type, overwrite))
 
     async def download(
         self, output: OutputFile | Mapping[str, Any], dest_dir: str | Path, *, overwrite: bool = False
     ) -> Path:
-        """Stream one output to disk (see :meth:`comfyctl.Client.download`)."""
-        filename, subfolder, ftype = output_params(output)
-        rel = safe_relpath(filename, subfolder)
-        return await self._stream(
-            proto.view_params(filename, subfolder, ftype), Path(dest_dir), rel, overwrite
-        )
+        return await self._run(_flows.download(self, output, dest_dir, overwrite))
 
     async def download_all(
         self, result: Result, dest_dir: str | Path, *, overwrite: bool = False
     ) -> list[Path]:
-        """Every output file of a result."""
-        return [await self.download(o, dest_dir, overwrite=overwrite) for o in result.outputs]
-
-    async def _stream(
-        self, params: dict[str, str], folder: Path, rel: PurePosixPath, overwrite: bool
-    ) -> Path:
-        route = proto.api("/view")
-        url = self.settings.base_url + route
-        http = self._client()
-        for attempt in range(self.settings.retries + 1):
-            last = attempt == self.settings.retries
-            try:
-                async with http.stream("GET", route, params=params) as resp:
-                    delay = proto.answer_retry_delay(
-                        attempt, resp.status_code, resp.headers.get("retry-after"), last=last, idempotent=True
-                    )
-                    if delay is not None:
-                        await asyncio.sleep(delay)
-                        continue
-                    if resp.status_code >= 400:
-                        raise await self._status_error(resp, "GET", url, None)
-                    sink = Sink(folder, rel, overwrite)
-                    try:
-                        async for chunk in resp.aiter_bytes(_CHUNK):
-                            sink.write(chunk)
-                    except BaseException:
-                        sink.abort()
-                        raise
-                    return sink.commit()
-            except httpx.HTTPError as exc:
-                # only a connection that never opened: a body cut off is not re-fetched
-                delay = error_retry_delay(exc, attempt, last=last, idempotent=False)
-                if delay is not None:
-                    await asyncio.sleep(delay)
-                    continue
-                raise transport_error(exc, "GET", url, self.settings.timeout, self.settings) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._run(_flows.download_all(self, result, dest_dir, overwrite))
 
 
-def _seg(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(str(value), safe="")
-
-
+@_docs.documented(_docs.JOB)
 class AsyncJob(JobBase):
-    """The asynchronous twin of :class:`comfyctl.Job`."""
+    """The asynchronous twin of :class:`comfyctl.Job`; ``events()`` is an async iterator."""
 
     _client: AsyncClient
     _hub: _AsyncHub | None
 
     async def events(self, *, timeout: float | None = None) -> AsyncIterator[Event]:
-        """Typed events until the prompt ends (see :meth:`comfyctl.Job.events`)."""
         async for event in self._follow(timeout, positions=True):
             yield event
 
     async def wait(self, timeout: float | None = None) -> Result:
-        """Wait for the end; the :class:`Result` on success (see :meth:`comfyctl.Job.wait`)."""
         async for _ in self._follow(timeout, positions=False):
             pass
         return await self.result()
 
     async def result(self) -> Result:
-        """The outcome (waits if needed)."""
         if self._flow.result is None:
             async for _ in self._follow(None, positions=False):
                 pass
-        assert self._flow.result is not None
-        return proto.raise_for_result(self._flow.result)
+        return self._outcome()
 
     async def cancel(self) -> CancelOutcome:
-        """Cancel this prompt (see :meth:`comfyctl.Client.cancel`)."""
         return await self._client.cancel(self.prompt_id)
 
-    async def _follow(self, timeout: float | None, *, positions: bool) -> AsyncIterator[Event]:
-        """Run the :class:`JobFlow` loop (see ``comfyctl.Job._follow``)."""
-        client, hub, pid = self._client, self._hub, self.prompt_id
-        limit = timeout if timeout is not None else client.settings.wait_timeout
-        flow = self._flow.follow(limit, positions=positions)
-        answer: Any = None
-        while True:
-            try:
-                action = flow.send(answer)
-            except StopIteration:
-                return
-            answer = None
-            if isinstance(action, ReadQueue):
-                answer = await client.queue()
-            elif isinstance(action, ReadHistory):
-                answer = await client.history_entry(pid)
-            elif isinstance(action, Sleep):
-                await asyncio.sleep(action.seconds)
-            elif isinstance(action, Emit):
-                yield action.event
-            elif isinstance(action, DeleteQueued):
-                await client.delete_queued([pid] * action.count)
-            else:
-                assert hub is not None
-                if isinstance(action, Receive):
-                    try:
-                        answer = await hub.next(pid, action.timeout)
-                    except SocketLost:
-                        answer = LOST
-                elif isinstance(action, Connect):
-                    try:
-                        answer = await hub.ensure()
-                    except ServerUnreachable as exc:
-                        answer = exc
-                else:
-                    await hub.close()
-                    if hub in client._attached_hubs:  # done with: not kept until close()
-                        client._attached_hubs.remove(hub)
+    def _follow(self, timeout: float | None, *, positions: bool) -> AsyncIterator[Event]:
+        flow = self._flow.follow(self._limit(timeout), positions=positions)
+        return _flows.afollow(flow, self, self.prompt_id)
+
+    # -- the actions of the job flow (awaited) --------------------------------------------------
+
+    async def _do_read_queue(self, a: Any) -> QueueState:
+        return await self._client.queue()
+
+    async def _do_read_history(self, a: Any) -> dict[str, Any] | None:
+        return await self._client.history_entry(self.prompt_id)
+
+    async def _do_delete_queued(self, a: Any) -> None:
+        await self._client.delete_queued([self.prompt_id] * a.count)
+
+    async def _do_sleep(self, a: Any) -> None:
+        await asyncio.sleep(a.seconds)
+
+    async def _do_receive(self, a: Any) -> Any:
+        assert self._hub is not None
+        try:
+            return await self._hub.next(self.prompt_id, a.timeout)
+        except _SocketLost:
+            return LOST
+
+    async def _do_connect(self, a: Any) -> bool | ServerUnreachable:
+        assert self._hub is not None
+        try:
+            return await self._hub.ensure()
+        except ServerUnreachable as exc:
+            return exc
+
+    async def _do_close_socket(self, a: Any) -> None:
+        assert self._hub is not None
+        await self._hub.close()
+        self._client._forget_hub(self._hub)

@@ -508,15 +508,18 @@ def advise(error: BaseException, *, known_packages: Mapping[str, str] | None = N
             {"status": error.status, "log_tail": error.log_tail},
         )
     if isinstance(error, ServerUnreachable):
-        return Advice(
-            "unreachable",
-            "ComfyUI is not reachable.",
-            (
-                "start ComfyUI (python main.py --listen 127.0.0.1 --port 8188) or pass --url",
-                "'comfyctl run' saves workflows offline meanwhile; later: comfyctl offline submit --all",
-            ),
-            dict(error.details),
-        )
+        start = "start ComfyUI (python main.py --listen 127.0.0.1 --port 8188) or pass --url"
+        pid = error.details.get("prompt_id")
+        if error.details.get("saved"):
+            later = "the workflow was saved offline; once the server is back: comfyctl offline submit"
+        elif pid:
+            # lost mid-job: the prompt was queued; nothing was saved offline
+            later = (
+                f"prompt {pid} was queued before the server went away; once it is back: comfyctl wait {pid}"
+            )
+        else:
+            later = "'comfyctl run' saves workflows offline meanwhile; later: comfyctl offline submit --all"
+        return Advice("unreachable", "ComfyUI is not reachable.", (start, later), dict(error.details))
     if isinstance(error, RequestTimeout):
         return Advice(
             "slow_server",

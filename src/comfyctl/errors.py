@@ -22,13 +22,18 @@ context). Library exceptions (httpx, websockets, json) are translated at the bou
     │   ├── AuthError (401/403, Origin check)    unauthorized        8
     │   ├── NotFound (404)                       not_found           1
     │   ├── RequestTooLarge (413)                too_large           2
+    │   ├── ResponseTooLarge (over the JSON cap) response_too_large  1
     │   └── ServerError (5xx, with log tail)     server_error        9
     ├── JobError (a prompt that did not succeed)
     │   ├── ExecutionError (a node raised)       execution_failed    5
     │   ├── Interrupted (incl. cancelled)        interrupted         6
     │   └── JobLost (in neither queue/history)   job_lost            5
     ├── WaitTimeout (wait/run gave up)           timeout             7
-    └── UnsafePath (hostile server file name)    unsafe_path         1
+    ├── UnsafePath (hostile server file name)    unsafe_path         1
+    └── LocalIOError (disk full, permissions)    local_io           10
+
+Errors raised once a prompt id was chosen (submit, wait, download) carry it as
+``details["prompt_id"]``: the prompt may be on the server whatever failed here.
 """
 
 from __future__ import annotations
@@ -44,12 +49,14 @@ __all__ = [
     "Interrupted",
     "JobError",
     "JobLost",
+    "LocalIOError",
     "NodeProblem",
     "NotFound",
     "ParameterError",
     "PromptRejected",
     "RequestTimeout",
     "RequestTooLarge",
+    "ResponseTooLarge",
     "ServerError",
     "ServerUnreachable",
     "TransportError",
@@ -59,6 +66,17 @@ __all__ = [
     "WaitTimeout",
     "WorkflowError",
 ]
+
+# Hints in API terms (a Python user or an MCP agent reads them); the CLI's error boundary says
+# the same in commands and flags. Named so the CLI can recognise them.
+#: A 404 on a route every ComfyUI serves.
+NO_API_HINT = "no ComfyUI API at this URL: check the URL (host, port, path prefix)"
+#: A node failed while the prompt ran.
+EXECUTION_HINT = (
+    "fix what the node reports and run again; history_entry(prompt_id) has the server's traceback"
+)
+#: ``Job.wait(timeout)`` gave up; the prompt did not.
+WAIT_TIMEOUT_HINT = "the prompt keeps going: wait for the job again, or cancel(prompt_id)"
 
 
 class ComfyError(Exception):
@@ -119,7 +137,7 @@ class ValidationError(ComfyError):
 
     code = "invalid_workflow"
     exit_code = 4
-    default_hint = "fix the inputs listed above, or list valid values with 'comfyctl nodes show CLASS'"
+    default_hint = "fix the inputs listed above; object_info(CLASS) lists the valid values"
 
     def __init__(
         self,
@@ -164,7 +182,7 @@ class RequestTimeout(TransportError):
 
     code = "request_timeout"
     exit_code = 7
-    default_hint = "the server is slow or busy: retry, or raise --timeout"
+    default_hint = "the server is slow or busy: retry, or raise the timeout (timeout=, COMFYUI_TIMEOUT)"
 
 
 class HTTPError(ComfyError):
@@ -188,7 +206,7 @@ class AuthError(HTTPError):
 
     code = "unauthorized"
     exit_code = 8
-    default_hint = "pass --token (or set COMFYUI_TOKEN), or check the credentials in the URL"
+    default_hint = "give a token (token=, COMFYUI_TOKEN), or check the credentials in the URL"
 
 
 class NotFound(HTTPError):
@@ -203,6 +221,18 @@ class RequestTooLarge(HTTPError):
     code = "too_large"
     exit_code = 2
     default_hint = "send a smaller file, or start ComfyUI with a larger --max-upload-size"
+
+
+class ResponseTooLarge(HTTPError):
+    """A JSON answer is larger than ``Settings.max_response_bytes``: reading stopped at the cap
+    (a broken proxy or custom node could otherwise exhaust memory)."""
+
+    code = "response_too_large"
+    exit_code = 1
+    default_hint = (
+        "raise the cap (Settings.max_response_bytes, COMFYUI_MAX_RESPONSE_MB) if the server is "
+        "right to send this much"
+    )
 
 
 class ServerError(HTTPError):
@@ -304,3 +334,14 @@ class UnsafePath(ComfyError):
 
     code = "unsafe_path"
     exit_code = 1
+
+
+class LocalIOError(ComfyError):
+    """Writing a local file failed (disk full, quota, permissions, a folder in the way).
+
+    Not a usage error: the same command works once the disk has room. ``details`` holds the
+    ``path`` and ``errno`` (and ``prompt_id`` when the file was a prompt's output).
+    """
+
+    code = "local_io"
+    exit_code = 10

@@ -24,6 +24,15 @@ WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 SEED_NAMES = frozenset({"seed", "noise_seed"})
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is an object, else empty: a broken custom node's definition never crashes."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """One declared input of a node class.
@@ -107,15 +116,19 @@ class NodeDef:
     class_type: str
     raw: Mapping[str, Any] = field(repr=False)
 
+    @property
+    def _raw(self) -> Mapping[str, Any]:
+        return _map(self.raw)
+
     @cached_property
     def inputs(self) -> tuple[InputSpec, ...]:
         """Required then optional inputs, each section in ``input_order`` when the server gives it."""
-        declared = self.raw.get("input") or {}
-        order = self.raw.get("input_order") or {}
+        declared = _map(self._raw.get("input"))
+        order = _map(self._raw.get("input_order"))
         result: list[InputSpec] = []
         for section in ("required", "optional"):
-            specs = declared.get(section) or {}
-            names = [n for n in order.get(section, []) if n in specs]
+            specs = _map(declared.get(section))
+            names = [n for n in _seq(order.get(section)) if isinstance(n, str) and n in specs]
             names += [n for n in specs if n not in names]
             result += [InputSpec.parse(n, specs[n], required=section == "required") for n in names]
         return tuple(result)
@@ -130,35 +143,35 @@ class NodeDef:
 
     @property
     def hidden(self) -> tuple[str, ...]:
-        return tuple((self.raw.get("input") or {}).get("hidden") or {})
+        return tuple(_map(_map(self._raw.get("input")).get("hidden")))
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return tuple(str(t) if not isinstance(t, list) else "COMBO" for t in self.raw.get("output") or [])
+        return tuple(str(t) if not isinstance(t, list) else "COMBO" for t in _seq(self._raw.get("output")))
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(self.raw.get("output_name") or self.outputs)
+        return tuple(str(n) for n in _seq(self._raw.get("output_name"))) or self.outputs
 
     @property
     def output_is_list(self) -> tuple[bool, ...]:
-        return tuple(self.raw.get("output_is_list") or [False] * len(self.outputs))
+        return tuple(bool(b) for b in _seq(self._raw.get("output_is_list"))) or (False,) * len(self.outputs)
 
     @property
     def is_output_node(self) -> bool:
-        return bool(self.raw.get("output_node"))
+        return bool(self._raw.get("output_node"))
 
     @property
     def display_name(self) -> str:
-        return str(self.raw.get("display_name") or self.class_type)
+        return str(self._raw.get("display_name") or self.class_type)
 
     @property
     def category(self) -> str:
-        return str(self.raw.get("category") or "")
+        return str(self._raw.get("category") or "")
 
     @property
     def python_module(self) -> str:
-        return str(self.raw.get("python_module") or "")
+        return str(self._raw.get("python_module") or "")
 
     @property
     def package(self) -> str:
@@ -170,7 +183,7 @@ class NodeDef:
 
     @property
     def deprecated(self) -> bool:
-        return bool(self.raw.get("deprecated"))
+        return bool(self._raw.get("deprecated"))
 
 
 class NodeDefs(Mapping[str, NodeDef]):

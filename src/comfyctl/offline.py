@@ -34,12 +34,15 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from comfyctl.errors import ComfyError, PromptRejected, UsageError
+from comfyctl._files import atomic_write_bytes, atomic_write_json, file_lock, io_errors
+from comfyctl._files import create_temp as create_temp  # re-exported: the CLI probes --out with it
+from comfyctl._files import fsync_dir as _fsync_dir
+from comfyctl.errors import PromptRejected, UsageError
 
 __all__ = [
     "Exported",
@@ -64,8 +67,7 @@ class _SubmitClient(Protocol):
     def url(self) -> str: ...
 
     def submit(self, workflow: Mapping[str, Any], *, prompt_id: str | None = None) -> Any: ...
-    def queue(self) -> Any: ...
-    def history_entry(self, prompt_id: str) -> dict[str, Any] | None: ...
+    def submit_once(self, workflow: Mapping[str, Any], *, prompt_id: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -147,94 +149,6 @@ class Submitted:
         }
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename/link durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def create_temp(folder: str | Path, prefix: str, suffix: str) -> tuple[int, str]:
-    """``tempfile.mkstemp`` that honours the umask: mkstemp's 0600 made every download and saved
-    workflow unreadable to anyone but its owner once renamed into place."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        path = os.path.join(folder, f"{prefix}{uuid.uuid4().hex[:12]}{suffix}")
-        try:
-            return os.open(path, flags, 0o666), path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary file name in {folder}")
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file, the whole new one, or nothing.
-
-    Temp file in the same folder + fsync + ``os.replace`` (or ``os.link`` when ``overwrite`` is
-    False, which raises ``FileExistsError`` instead of replacing).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temp(path.parent, f".{path.name}.", ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise
-            except OSError:
-                # No hard links here (some network/FAT file systems): callers hold the project
-                # lock, so check-then-replace cannot race another comfyctl writer.
-                if path.exists():
-                    raise FileExistsError(str(path)) from None
-                os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def atomic_write_json(path: Path, obj: Any, *, overwrite: bool = True) -> None:
-    """:func:`atomic_write_bytes` of ``obj`` as indented UTF-8 JSON."""
-    data = (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()
-    atomic_write_bytes(path, data, overwrite=overwrite)
-
-
-@contextlib.contextmanager
-def io_errors(action: str) -> Iterator[None]:
-    """Turn a file-system failure (permissions, full disk, read-only folder) into our error."""
-    try:
-        yield
-    except OSError as exc:
-        raise ComfyError(
-            f"cannot {action}: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""),
-            hint="check the folder's permissions and free space",
-            details={"path": str(exc.filename) if exc.filename else None},
-        ) from exc
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created if missing), across processes, on POSIX and Windows."""
-    from filelock import FileLock  # flock on POSIX, msvcrt.locking on Windows
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path):
-        yield
-
-
 def _check_part(value: str, what: str) -> str:
     if (
         not isinstance(value, str)
@@ -251,15 +165,6 @@ def _check_part(value: str, what: str) -> str:
             details={what: value},
         )
     return value
-
-
-def _ids_on_server(client: _SubmitClient, prompt_id: str) -> bool:
-    """True when ``prompt_id`` is queued, running or finished on the server."""
-    state = client.queue()
-    for item in [*getattr(state, "running", ()), *getattr(state, "pending", ())]:
-        if getattr(item, "prompt_id", None) == prompt_id:
-            return True
-    return client.history_entry(prompt_id) is not None
 
 
 class OfflineStore:
@@ -520,8 +425,7 @@ class OfflineStore:
             except (OSError, ValueError) as exc:
                 raise UsageError(f"cannot read saved workflow {item.path}: {exc}") from exc
             prompt_id = entry.get("prompt_id")
-            if prompt_id and _ids_on_server(client, prompt_id):
-                return self._mark(item, entries, entry, prompt_id, "already_submitted")
+            reserved = bool(prompt_id)
             if not prompt_id:
                 prompt_id = str(uuid.uuid4())
                 entry.update(status="submitting", prompt_id=prompt_id, server=client.url)
@@ -530,9 +434,16 @@ class OfflineStore:
                 entries[item.name] = entry
                 self._write_ledger(item.project, entries)  # recorded BEFORE the POST
             try:
-                job = client.submit(api, prompt_id=prompt_id)
+                # A reserved id may have landed before a crash: the library's one exactly-once
+                # rule decides (attach when the server knows it). A fresh id cannot be there.
+                if reserved:
+                    job = client.submit_once(api, prompt_id=prompt_id)
+                else:
+                    job = client.submit(api, prompt_id=prompt_id)
             except PromptRejected as exc:
                 return self._mark(item, entries, entry, prompt_id, "rejected", error=exc.to_dict())
+            if getattr(job, "attached", False) is True:
+                return self._mark(item, entries, entry, prompt_id, "already_submitted")
             got = getattr(job, "prompt_id", None)
             if isinstance(got, str) and got and got != prompt_id:
                 # Older ComfyUI ignores client-chosen ids: only the server's id can be waited

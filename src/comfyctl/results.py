@@ -119,6 +119,18 @@ class Result:
     error: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    @classmethod
+    def from_history(cls, prompt_id: str, entry: Mapping[str, Any], base_url: str = "") -> Result:
+        """The result stored in one ``/history`` entry (``Client.history()[id]`` or
+        ``Client.history_entry(id)``); output URLs start with ``base_url``.
+
+        Raises:
+            HTTPError: the entry does not have the shape of ComfyUI's history.
+        """
+        from comfyctl._protocol import result_from_history  # _protocol builds on this module
+
+        return result_from_history(prompt_id, entry, base_url)
+
     @property
     def ok(self) -> bool:
         return self.status == "success"

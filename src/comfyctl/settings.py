@@ -16,6 +16,7 @@ API call timeout   ``COMFYUI_TIMEOUT``    ``timeout``          30 s (connect and
 
 Basic auth goes in the URL (``https://user:pass@host``). ``COMFYUI_HEADERS`` is a JSON object or
 ``Name: value`` pairs separated by newlines or ``;``. ``COMFYUI_VERIFY`` accepts ``0/false/no``.
+The cap on a JSON answer is ``COMFYUI_MAX_RESPONSE_MB`` (config ``max_response_mb``; 256 MiB).
 
 The config file is TOML: ``$COMFYUI_CONFIG``, else ``$XDG_CONFIG_HOME/comfyctl/config.toml``
 (``~/.config/comfyctl/config.toml``). It is read with :mod:`tomllib` (Python 3.11+) or ``tomli``
@@ -49,6 +50,8 @@ __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "Settings", "default_config_path"]
 
 DEFAULT_URL = "http://127.0.0.1:8188"
 DEFAULT_TIMEOUT = 30.0
+#: Largest JSON answer read (a real /object_info with hundreds of custom node packs is ~30 MB).
+DEFAULT_MAX_RESPONSE = 256 << 20
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -70,7 +73,8 @@ class Settings:
     each API call; ``wait_timeout`` bounds waiting for a generation (None: no limit);
     ``reconnect_timeout`` is how long a job keeps trying to reach a vanished server before it
     gives up with :class:`~comfyctl.errors.ServerUnreachable`; ``retries`` is how many times an
-    idempotent request is repeated after a connection error or a 502/503/504.
+    idempotent request is repeated after a connection error or a 408/429/502/503/504;
+    ``max_response_bytes`` caps every JSON answer (:class:`~comfyctl.errors.ResponseTooLarge`).
     """
 
     base_url: str = DEFAULT_URL
@@ -84,6 +88,7 @@ class Settings:
     reconnect_timeout: float = 60.0
     retries: int = 2
     config_file: Path | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE
 
     def __post_init__(self) -> None:
         if self.token and self.password is not None:
@@ -156,6 +161,7 @@ class Settings:
             verify=ver,
             timeout=_parse_float(pick(timeout, "COMFYUI_TIMEOUT", "timeout"), DEFAULT_TIMEOUT, "timeout"),
             config_file=cfg_path,
+            max_response_bytes=_parse_mb(pick(None, "COMFYUI_MAX_RESPONSE_MB", "max_response_mb")),
         )
 
     # -- derived values ---------------------------------------------------------------------------
@@ -315,6 +321,18 @@ def _parse_float(raw: Any, default: float, name: str) -> float:
     if not 0 < value < 1e9:  # NaN/inf overflow socket and clock arithmetic deep inside httpx
         raise UsageError(f"{name} must be a positive number of seconds below 1e9, got {raw!r}")
     return value
+
+
+def _parse_mb(raw: Any) -> int:
+    if raw is None:
+        return DEFAULT_MAX_RESPONSE
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 < value < 1e6:
+        raise UsageError(f"max_response_mb must be a positive number of MiB, got {raw!r}")
+    return int(value * (1 << 20))
 
 
 def _read_config(explicit: str | Path | None, env: Mapping[str, str]) -> tuple[dict[str, Any], Path | None]:

@@ -75,8 +75,8 @@ def test_live_offline_submit_exactly_once(live_url: str, tmp_path: Path) -> None
             result = client.attach(d.prompt_id).wait(timeout=120)
             assert result.status == "success"
         assert store.submit(client) == []
-        history = client.history(max_items=50)
-        assert all(d.prompt_id in history for d in done)
+        # each one by id: other users of a shared server add to the newest 50 too
+        assert all(client.history_entry(d.prompt_id) is not None for d in done)
 
 
 def test_live_cli_doctor_and_check(live_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

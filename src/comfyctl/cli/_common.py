@@ -64,6 +64,9 @@ class State:
         self.events: bool = False
         #: None: the client's own retry policy; ``status`` sets 0 (a probe answers at once)
         self.retries: int | None = None
+        #: (stage, prompt id) once a command chose or was given a prompt id: "submit", "wait" or
+        #: "download". The error boundary names the prompt and the command that picks it up again.
+        self.stage: tuple[str, str] | None = None
         self._client: Client | None = None
 
     @property

@@ -72,16 +72,18 @@ def download(prompt_id: str, out: Path, overwrite: bool) -> None:
 
     Example: comfyctl download 3f2a… --out outputs
     """
-    from comfyctl._protocol import result_from_history
+    from comfyctl.results import Result
 
-    client = state().client
+    st = state()
+    st.stage = ("download", prompt_id)  # an error (a full disk...) names the prompt
+    client = st.client
     entry = client.history_entry(prompt_id)
     if entry is None:
         raise UsageError(
             f"prompt {prompt_id} has no result yet (queued, running, or unknown)",
             hint=f"wait for it with 'comfyctl wait {prompt_id} --out {out}'",
         )
-    result = result_from_history(prompt_id, entry, client.url)
+    result = Result.from_history(prompt_id, entry, client.url)
     files: list[dict[str, Any]] = []
     for output in result.outputs:
         record = output.to_dict()

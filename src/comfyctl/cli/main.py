@@ -129,9 +129,15 @@ def _report(exc: BaseException, st: State) -> int:
             else []
         )
         lines = [t for t in texts if t and t not in exc.message]  # one line per problem, none twice
+        if isinstance(exc, ServerError) and exc.log_tail:
+            # the --json document has the whole tail; a human gets its last lines
+            lines += ["server log (last lines):", *exc.log_tail.strip().splitlines()[-_LOG_LINES:]]
+        pid = exc.details.get("prompt_id") or (st.stage[1] if st.stage else None)
+        if pid and not isinstance(exc, ValidationError):  # a rejected prompt was never queued
+            exc.details["prompt_id"] = pid  # before the diagnosis: its advice depends on it
         advice = _advice(exc)
         details = dict(exc.details)
-        hint = exc.hint
+        hint = _cli_words(exc.hint, pid)
         if advice is not None:
             details["advice"] = advice.to_dict()
             # the diagnosis knows the failure (OOM, missing model...): its first step beats a generic hint
@@ -139,6 +145,12 @@ def _report(exc: BaseException, st: State) -> int:
             specific_500 = isinstance(exc, ServerError) and advice.code != exc.code
             if advice.steps and (not hint or isinstance(exc, ExecutionError) or specific_500):
                 hint = advice.steps[0]
+        if pid and not isinstance(exc, ValidationError):
+            step = _next_step(exc, st.stage[0] if st.stage else "wait", str(pid))
+            if step and step not in hint:
+                # what went wrong first for a failed node; where the prompt is first otherwise
+                first_advice = isinstance(exc, ExecutionError)
+                hint = (f"{hint}; {step}" if first_advice else f"{step}; {hint}") if hint else step
         _print_error(st, exc.code, exc.message, hint, details, lines, exc)
         return exc.exit_code
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -154,14 +166,20 @@ def _report(exc: BaseException, st: State) -> int:
         _print_error(st, "usage", exc.format_message(), "", {}, [], exc)
         return exc.exit_code
     if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
-        # set by run/wait/watch on the KeyboardInterrupt while following a prompt
-        pid = getattr(exc, "prompt_id", None) or getattr(exc.__cause__, "prompt_id", None)
-        if pid is None:
+        if st.stage is None:
             _print_error(st, "aborted", "interrupted by the user", "", {}, [], exc)
         else:
-            hint = f"the prompt continues on the server; cancel it with 'comfyctl cancel {pid}'"
-            message = f"stopped watching prompt {pid}: interrupted by the user"
-            _print_error(st, "aborted", message, hint, {"prompt_id": pid}, [], exc)
+            stage, pid = st.stage
+            message, hint = _STOPPED[stage]
+            _print_error(
+                st,
+                "aborted",
+                message.format(pid=pid) + ": interrupted by the user",
+                hint.format(pid=pid),
+                {"prompt_id": pid, "stage": stage},
+                [],
+                exc,
+            )
         return 130
     if isinstance(exc, BrokenPipeError):  # `comfyctl ... | head`: the reader left, nothing to tell
         import os
@@ -182,6 +200,63 @@ def _report(exc: BaseException, st: State) -> int:
         exc,
     )
     return 1
+
+
+_LOG_LINES = 5
+#: Ctrl-C at each stage of a prompt: what stopped, and how to pick the prompt up again.
+_STOPPED = {
+    "submit": (
+        "stopped while submitting prompt {pid}",
+        "it may be queued on the server: follow it with 'comfyctl wait {pid}', "
+        "or remove it with 'comfyctl cancel {pid}'",
+    ),
+    "wait": (
+        "stopped watching prompt {pid}",
+        "the prompt continues on the server: 'comfyctl wait {pid}' follows it again, "
+        "'comfyctl cancel {pid}' cancels it",
+    ),
+    "download": (
+        "stopped downloading the outputs of prompt {pid}",
+        "they stay on the server: 'comfyctl download {pid} --out DIR' fetches them",
+    ),
+}
+
+
+def _next_step(exc: BaseException, stage: str, pid: str) -> str | None:
+    """The command that picks prompt ``pid`` up after ``exc`` (library hints speak API terms)."""
+    from comfyctl.errors import ExecutionError, Interrupted, JobLost, LocalIOError, UnsafePath, WaitTimeout
+
+    if isinstance(exc, WaitTimeout):
+        return f"the prompt keeps going: 'comfyctl wait {pid}', or 'comfyctl cancel {pid}'"
+    if isinstance(exc, ExecutionError):
+        return f"'comfyctl history show {pid} --json' has the server's traceback"
+    if isinstance(exc, (Interrupted, JobLost)):
+        return None
+    if stage == "download" or isinstance(exc, (LocalIOError, UnsafePath)):
+        return f"the outputs stay on the server: 'comfyctl download {pid} --out DIR'"
+    return f"prompt {pid} may still run on the server: 'comfyctl wait {pid}' follows it once it answers"
+
+
+def _cli_words(hint: str, pid: object) -> str:
+    """A library hint (API terms) said in commands and flags; "" where the prompt's next command
+    (:func:`_next_step`) says it all."""
+    from comfyctl import errors
+
+    said = {
+        errors.ValidationError.default_hint: (
+            "fix the inputs listed above, or list valid values with 'comfyctl nodes show CLASS'"
+        ),
+        errors.RequestTimeout.default_hint: "the server is slow or busy: retry, or raise --timeout",
+        errors.AuthError.default_hint: (
+            "pass --token (or set COMFYUI_TOKEN), or check the credentials in the URL"
+        ),
+        errors.NO_API_HINT: "no ComfyUI API at this URL: check --url (host, port, path prefix)",
+        errors.EXECUTION_HINT: "fix what the node reports and run again",
+        errors.WAIT_TIMEOUT_HINT: "",
+    }.get(hint)
+    if said is None or (not said and not pid):
+        return hint
+    return said
 
 
 def _advice(exc: BaseException) -> Any:
@@ -245,7 +320,8 @@ def cli() -> None:
 
     Global options work before or after the command name. Exit codes: 0 ok, 1 unexpected,
     2 usage or bad input file, 3 unreachable, 4 rejected by validation, 5 execution failed,
-    6 interrupted/cancelled, 7 timed out, 8 authentication failed, 9 server error.
+    6 interrupted/cancelled, 7 timed out, 8 authentication failed, 9 server error, 10 local file
+    not written (disk full, permissions).
 
     Example: comfyctl run workflow.json --set KSampler.seed=42 --out outputs
     """

@@ -120,11 +120,11 @@ def history_ls(max_items: int | None) -> None:
 
     Example: comfyctl history -n 5
     """
-    from comfyctl._protocol import result_from_history
+    from comfyctl.results import Result
 
     client = state().client
     entries = client.history(max_items=max_items)
-    items = [_summary(result_from_history(pid, entry, client.url)) for pid, entry in entries.items()]
+    items = [_summary(Result.from_history(pid, entry, client.url)) for pid, entry in entries.items()]
 
     def human() -> None:
         if not items:
@@ -145,7 +145,7 @@ def history_show(prompt_id: str) -> None:
 
     Example: comfyctl history show 3f2a… --json
     """
-    from comfyctl._protocol import result_from_history
+    from comfyctl.results import Result
 
     client = state().client
     entry = client.history_entry(prompt_id)
@@ -154,7 +154,7 @@ def history_show(prompt_id: str) -> None:
             f"prompt {prompt_id} is not in the history (still queued, running, or unknown)",
             hint="list finished prompts with 'comfyctl history'",
         )
-    result = result_from_history(prompt_id, entry, client.url)
+    result = Result.from_history(prompt_id, entry, client.url)
     doc = result.to_dict()
 
     def human() -> None:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,18 +53,14 @@ def follow(job: Any, api: Mapping[str, Any] | None, defs: Any = None, *, events_
     progress = JobProgress(api, nodes_to_run(api, _output_nodes(api, defs)) if api else 0)
     display = ProgressDisplay.for_stderr(progress, quiet=st.quiet or events_out)
     deadline = None if st.timeout is None else time.monotonic() + st.timeout
-    try:
-        with display:
-            for event in job.events(timeout=st.timeout):
-                if events_out:
-                    click.echo(json.dumps(jsonable(event.to_dict()), ensure_ascii=False))
-                display.update(event)
-        # --timeout bounds the whole wait, not each half of it
-        result = job.wait(timeout=None if deadline is None else max(0.001, deadline - time.monotonic()))
-    except KeyboardInterrupt as exc:
-        # the error boundary reports it (also in the --json error document, for agents)
-        exc.prompt_id = job.prompt_id  # type: ignore[attr-defined]
-        raise
+    st.stage = ("wait", job.prompt_id)  # the error boundary names the prompt (Ctrl-C included)
+    with display:
+        for event in job.events(timeout=st.timeout):
+            if events_out:
+                click.echo(json.dumps(jsonable(event.to_dict()), ensure_ascii=False))
+            display.update(event)
+    # --timeout bounds the whole wait, not each half of it
+    result = job.wait(timeout=None if deadline is None else max(0.001, deadline - time.monotonic()))
     cached = len(result.cached)
     n = len(result.executed) + cached
     # the server's run time: our own clock says 0.0s for 'watch' of a finished prompt
@@ -83,16 +80,11 @@ def _fmt(seconds: float) -> str:
 def save_outputs(result: Any, out: Path | None) -> list[dict[str, Any]]:
     """Download every output into ``out`` (None: do not download); one record per file."""
     st = state()
+    st.stage = ("download", result.prompt_id)  # an error names the prompt whose outputs wait
     records: list[dict[str, Any]] = []
     for output in result.outputs:
         record = output.to_dict()
-        try:
-            record["path"] = str(st.client.download(output, out)) if out is not None else None
-        except ComfyError as exc:  # the prompt ran: say where its outputs still are
-            exc.details.setdefault("prompt_id", result.prompt_id)
-            pid = result.prompt_id
-            exc.hint = exc.hint or f"the outputs stay on the server: comfyctl download {pid} --out DIR"
-            raise
+        record["path"] = str(st.client.download(output, out)) if out is not None else None
         records.append(record)
     return records
 
@@ -142,6 +134,8 @@ def _saved_offline(
     exc: ServerUnreachable, api: dict[str, Any] | None, ui: dict[str, Any] | None, project: str, name: str
 ) -> ServerUnreachable:
     """Server unreachable at submit time: save the workflow for later; the error says where."""
+    state().stage = None  # nothing reached the server: no prompt to wait for
+    exc.details.pop("prompt_id", None)
     if api is None:
         return ServerUnreachable(
             f"{exc.message}; the UI workflow was not saved: converting it needs node definitions",
@@ -226,8 +220,13 @@ def run(
         extra = {"extra_pnginfo": {"workflow": loaded.ui}} if loaded.ui else None
         if not no_wait:
             check_writable(out)
-        job = st.client.submit(api, front=front, extra_data=extra)
+        # chosen here, so a Ctrl-C or a lost answer during the POST can still name the prompt
+        pid = str(uuid.uuid4())
+        st.stage = ("submit", pid)
+        job = st.client.submit(api, prompt_id=pid, front=front, extra_data=extra)
     except ServerUnreachable as exc:
+        if st.stage is not None and exc.details.get("landed", False) is None:
+            raise  # the POST may have landed: saving it offline could run it twice
         raise _saved_offline(exc, api, loaded.ui, project, name or loaded.name) from exc
     if job.node_errors:
         # ComfyUI quirk: a 200 may carry node_errors; the outputs behind them are silently skipped
@@ -260,6 +259,7 @@ def watch(prompt_id: str) -> None:
     Example: comfyctl watch 3f2a…  (exit 5 if it failed, 6 if interrupted)
     """
     st = state()
+    st.stage = ("wait", prompt_id)
     job = st.client.attach(prompt_id)
     result = follow(job, _prompt_of(prompt_id))
     doc = result_doc(result, save_outputs(result, None))
@@ -276,6 +276,7 @@ def wait(prompt_id: str, out: Path | None) -> None:
     Example: comfyctl wait 3f2a… --out outputs
     """
     st = state()
+    st.stage = ("wait", prompt_id)  # Ctrl-C or a lost server: the error names the prompt
     job = st.client.attach(prompt_id)
     result = job.wait(timeout=st.timeout)
     doc = result_doc(result, save_outputs(result, out))
@@ -332,7 +333,9 @@ def demo(out: Path, force_sandbox: bool) -> None:
 
         defs = st.client.node_defs()
         wf.check(api, defs)
-        job = st.client.submit(api)
+        pid = str(uuid.uuid4())
+        st.stage = ("submit", pid)
+        job = st.client.submit(api, prompt_id=pid)
         result = follow(job, api, defs)
         doc = result_doc(result, save_outputs(result, out))
         doc["server"] = where
