@@ -114,14 +114,11 @@ def apply_overrides(
     Raises:
         ParameterError: unknown or ambiguous node/input, or a value of the wrong type.
     """
-    from comfyctl.workflow.params import set_params
-    from comfyctl.workflow.seeds import seed_inputs, set_seeds
+    from comfyctl.workflow.overrides import apply_overrides as apply
 
-    api = set_params(api, sets, defs)
-    if seed is not None:
-        if not seed_inputs(api, defs):  # else the user expects new results and gets cached ones
-            info("warning: --seed changed nothing: this workflow has no seed input")
-        api = set_seeds(api, defs, "random" if seed == "random" else int(seed))
+    api, warnings = apply(api, sets, seed, defs)
+    for warning in warnings:
+        info(warning)
     return api
 
 
