@@ -6,6 +6,7 @@ Output files are references (node, filename, subfolder, type, URL); downloading 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +23,17 @@ __all__ = [
 ]
 
 JobStatus = Literal["success", "error", "interrupted"]
+
+
+_ANNOTATED_REF = re.compile(r"^(?P<name>.*?)\s*\[(?P<type>input|output|temp)\]$")
+
+
+def parse_ref(ref: str) -> dict[str, str]:
+    """``sub/name.png [output]`` -> ``{"filename", "subfolder", "type"}`` (the loader-node notation)."""
+    m = _ANNOTATED_REF.match(ref.strip())
+    name, kind = (m["name"], m["type"]) if m else (ref.strip(), "input")
+    subfolder, _, filename = name.rpartition("/")
+    return {"filename": filename, "subfolder": subfolder, "type": kind}
 
 
 def file_ref(filename: str, subfolder: str = "", type: str = "input") -> str:
