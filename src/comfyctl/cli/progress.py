@@ -13,7 +13,20 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["JobProgress", "ProgressDisplay", "nodes_to_run"]
+__all__ = ["JobProgress", "ProgressDisplay", "nodes_to_run", "output_nodes"]
+
+
+def output_nodes(api: Mapping[str, Any], defs: Any) -> set[str] | None:
+    """The ids of ``api``'s output nodes per ``defs`` (None without definitions)."""
+    if defs is None:
+        return None
+    return {
+        nid
+        for nid, node in api.items()
+        if isinstance(node, Mapping)
+        and node.get("class_type") in defs
+        and defs[node["class_type"]].is_output_node
+    }
 
 
 def nodes_to_run(api: Mapping[str, Any], output_nodes: set[str] | None) -> int:
