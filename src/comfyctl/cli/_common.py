@@ -29,6 +29,7 @@ import click
 
 if TYPE_CHECKING:
     from comfyctl.client import Client
+    from comfyctl.settings import Settings
 
 __all__ = [
     "ComfyCommand",
@@ -71,14 +72,19 @@ class State:
         """The :class:`comfyctl.Client` for ``--url``/``--token``/``--timeout``, built on first use."""
         if self._client is None:
             from comfyctl.client import Client
-            from comfyctl.settings import Settings
 
-            settings = Settings.resolve(self.url, token=self.token, timeout=self.timeout)
-            if self.retries is not None:
-                settings = dataclasses.replace(settings, retries=self.retries)
             # The client picks its own transport (no CA bundle is loaded for http:// URLs).
-            self._client = Client(settings=settings)
+            self._client = Client(settings=self.settings())
         return self._client
+
+    def settings(self) -> Settings:
+        """The server settings of this invocation: the options, else environment, config file, default."""
+        from comfyctl.settings import Settings
+
+        settings = Settings.resolve(self.url, token=self.token, timeout=self.timeout)
+        if self.retries is not None:
+            settings = dataclasses.replace(settings, retries=self.retries)
+        return settings
 
     def close(self) -> None:
         """Close the client if one was built."""
