@@ -25,7 +25,9 @@ def _http_address(value: str) -> tuple[str, int]:
     try:
         number = int(port)
     except ValueError:
-        raise click.BadParameter("expected [HOST:]PORT, e.g. 8765 or 0.0.0.0:8765", param_hint="'--http'") from None
+        raise click.BadParameter(
+            "expected [HOST:]PORT, e.g. 8765 or 0.0.0.0:8765", param_hint="'--http'"
+        ) from None
     if not 0 < number < 65536:
         raise click.BadParameter(f"port {number} is out of range", param_hint="'--http'")
     return host or "127.0.0.1", number

@@ -134,7 +134,11 @@ def success(rt: Runtime, reply: t.Reply) -> CallToolResult:
     content += [ImageContent(type="image", data=data, mime_type=mime) for data, mime in reply.images]
     content += [
         ResourceLink(
-            type="resource_link", uri=link.uri, name=link.name, mime_type=link.mime, description=link.description
+            type="resource_link",
+            uri=link.uri,
+            name=link.name,
+            mime_type=link.mime,
+            description=link.description,
         )
         for link in reply.links
     ]
@@ -258,7 +262,9 @@ def _resources(server: MCPServer, rt: Runtime) -> None:
         try:
             entry = await client.history_entry(prompt_id)
             if entry is None:
-                raise ResourceError(f"prompt {prompt_id} has no outputs on the server (unfinished or unknown)")
+                raise ResourceError(
+                    f"prompt {prompt_id} has no outputs on the server (unfinished or unknown)"
+                )
             result = proto.result_from_history(prompt_id, entry, client.settings.base_url)
             match = [o for o in result.outputs if o.node_id == node and o.filename == filename]
             if not match:
@@ -268,8 +274,8 @@ def _resources(server: MCPServer, rt: Runtime) -> None:
                 size = path.stat().st_size
                 if size > MAX_RESOURCE_BYTES:
                     raise ResourceError(
-                        f"{filename} is {size} bytes, over the {MAX_RESOURCE_BYTES >> 20} MiB resource limit: "
-                        "download it with get_outputs (save_to)"
+                        f"{filename} is {size} bytes, over the {MAX_RESOURCE_BYTES >> 20} MiB limit "
+                        "of a resource: download it with get_outputs (save_to)"
                     )
                 return path.read_bytes()
         except ComfyError as exc:

@@ -223,25 +223,25 @@ async def _previews(
                     continue
                 thumb = make_thumbnail(path, left)
                 path.unlink()
-            except ThumbnailError as exc:
-                notes.append({**note, "thumbnail": None, "reason": str(exc)})
+            except (ThumbnailError, ComfyError) as exc:  # one unreadable file never fails the call
+                notes.append({**note, "thumbnail": None, "reason": getattr(exc, "message", str(exc))})
                 continue
             if thumb is None:
                 notes.append({**note, "thumbnail": None, "reason": "over this call's image budget"})
                 continue
             left -= len(thumb.data)
             images.append((thumb.data, thumb.mime))
-            notes.append(
-                {**note, "thumbnail": len(images) - 1, "width": thumb.width, "height": thumb.height}
-            )
+            notes.append({**note, "thumbnail": len(images) - 1, "width": thumb.width, "height": thumb.height})
     return images, notes
 
 
-async def _finished(rt: Runtime, result: Result, budget: int, *, extra: Mapping[str, Any] = ()) -> Reply:
+async def _finished(
+    rt: Runtime, result: Result, budget: int, *, extra: Mapping[str, Any] | None = None
+) -> Reply:
     """The reply for a prompt that ended successfully: outputs, thumbnails, resource links."""
     outputs = await _outputs_doc(rt, result)
     images, notes = await _previews(rt, result, budget)
-    data = {
+    data: dict[str, Any] = {
         **result.to_dict(),
         "outputs": outputs,
         "thumbnails": notes,
@@ -250,7 +250,7 @@ async def _finished(rt: Runtime, result: Result, budget: int, *, extra: Mapping[
         "next": {"tool": "get_outputs", "arguments": {"prompt_id": result.prompt_id, "save_to": "DIR"}}
         if result.outputs
         else None,
-        **dict(extra),
+        **dict(extra or {}),
     }
     links = [
         Link(o["resource"], o["filename"], _mime(o["filename"]), f"output of node {o['node_id']}")
@@ -277,7 +277,7 @@ async def _still_going(rt: Runtime, prompt_id: str, progress: JobProgress | None
             raise proto.job_gone(prompt_id)
         return await _finished(rt, proto.raise_for_result(_result(rt, prompt_id, entry)), budget)
     status = "running" if position is None else "pending"
-    data = {
+    data: dict[str, Any] = {
         "prompt_id": prompt_id,
         "status": status,
         "queue_position": position,
@@ -304,7 +304,7 @@ async def _follow(
     wait_s: float,
     progress: Progress | None,
     budget: int,
-    extra: Mapping[str, Any] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> Reply:
     """Wait up to ``wait_s`` for ``job``: its result, or where it is when the time is up."""
     tracker = rt.progress.get(job.prompt_id)
@@ -367,10 +367,13 @@ async def status(rt: Runtime) -> Reply:
     try:
         stats = await client.system_stats()
         queue = await client.queue()
-    except (TransportError, ComfyError) as exc:
-        if not isinstance(exc, TransportError):
-            raise
-        data = {"reachable": False, "url": client.url, "error": exc.to_dict(), "hint": exc.hint or None}
+    except TransportError as exc:
+        data: dict[str, Any] = {
+            "reachable": False,
+            "url": client.url,
+            "error": exc.to_dict(),
+            "hint": exc.hint or None,
+        }
         return Reply(data, f"{client.url} is not reachable: {exc.message}")
     data = {
         "reachable": True,
@@ -415,7 +418,7 @@ async def list_nodes(
     ]
     page = found[offset : offset + limit]
     more = offset + limit < len(found)
-    data = {
+    data: dict[str, Any] = {
         "nodes": page,
         "count": len(found),
         "offset": offset,
@@ -473,7 +476,9 @@ async def list_models(
 async def inventory(
     rt: Runtime,
     refresh: Annotated[bool, Field(description="Fetch again even if the cache is fresh.")] = False,
-    max_age: Annotated[float, Field(ge=0, description="Use a cached inventory younger than this (s).")] = 3600,
+    max_age: Annotated[
+        float, Field(ge=0, description="Use a cached inventory younger than this (s).")
+    ] = 3600,
 ) -> Reply:
     """What the server has: system, node classes by package, models per folder, embeddings.
 
@@ -571,6 +576,41 @@ async def run_workflow(
     far and the next call (wait_job). Server down: the workflow is saved offline and the error says
     where and how to submit it later.
     """
+    try:
+        return await _run(
+            rt,
+            workflow,
+            set,
+            seed,
+            wait_s,
+            prompt_id,
+            front,
+            validate,
+            project,
+            name,
+            max_image_bytes,
+            progress,
+        )
+    except ComfyError as exc:
+        if prompt_id is not None:  # the caller's id: a retry with it is safe, whatever failed
+            exc.details.setdefault("prompt_id", prompt_id)
+        raise
+
+
+async def _run(
+    rt: Runtime,
+    workflow: dict[str, Any] | str,
+    sets: list[str],
+    seed: int | str | None,
+    wait_s: float,
+    prompt_id: str | None,
+    front: bool,
+    validate: bool,
+    project: str,
+    name: str | None,
+    max_image_bytes: int,
+    progress: Progress | None,
+) -> Reply:
     from comfyctl.workflow.overrides import apply_overrides
 
     client = rt.client
@@ -585,7 +625,7 @@ async def run_workflow(
             if loaded.api is None:
                 raise
             defs = None  # an API workflow can still be saved for later (or fail at submit)
-        api, warnings = apply_overrides(_to_api(loaded, defs), set, seed, defs)
+        api, warnings = apply_overrides(_to_api(loaded, defs), sets, seed, defs)
         if validate and defs is not None:
             from comfyctl.workflow.validate import check
 
@@ -654,7 +694,7 @@ async def job_status(rt: Runtime, prompt_id: PromptId) -> Reply:
         if position is not None or queue.is_running(prompt_id):
             running = position is None
             known = rt.progress.get(prompt_id)
-            data = {
+            data: dict[str, Any] = {
                 "prompt_id": prompt_id,
                 "status": "running" if running else "pending",
                 "queue_position": position,
@@ -719,19 +759,18 @@ async def get_outputs(
         raise proto.job_gone(prompt_id)
     result = _result(rt, prompt_id, entry)
     chosen = [o for o in result.outputs if node is None or o.node_id == node]
+    docs = [d for d in await _outputs_doc(rt, result) if node is None or d["node_id"] == node]
     saved: list[str] = []
     if save_to is not None:
-        for out in chosen:
+        for out, doc in zip(chosen, docs, strict=True):
             try:
-                saved.append(str(await client.download(out, Path(save_to), overwrite=overwrite)))
-            except ComfyError as exc:
-                exc.details.setdefault("prompt_id", prompt_id)
-                raise
-    docs = [d for d in await _outputs_doc(rt, result) if node is None or d["node_id"] == node]
-    for doc, path in zip(docs, saved, strict=False):
-        doc["path"] = path
+                doc["path"] = str(await client.download(out, Path(save_to), overwrite=overwrite))
+                saved.append(doc["path"])
+            except ComfyError as exc:  # e.g. /view refusing a name: the other files still come
+                doc["path"] = None
+                doc["error"] = exc.to_dict()
     images, notes = await _previews(rt, result, max_image_bytes, chosen)
-    data = {
+    data: dict[str, Any] = {
         "prompt_id": prompt_id,
         "status": result.status,
         "outputs": docs,
@@ -740,7 +779,8 @@ async def get_outputs(
         "texts": {k: list(v) for k, v in result.texts.items()},
     }
     links = [
-        Link(d["resource"], d["filename"], _mime(d["filename"]), f"output of node {d['node_id']}") for d in docs
+        Link(d["resource"], d["filename"], _mime(d["filename"]), f"output of node {d['node_id']}")
+        for d in docs
     ]
     text = f"prompt {prompt_id}: {len(docs)} output(s)" + "".join(
         f"\n  {d.get('path') or d['filename']}" for d in docs
@@ -751,7 +791,9 @@ async def get_outputs(
 async def upload_image(
     rt: Runtime,
     path: Annotated[str | None, Field(description="A file on the MCP server's machine.")] = None,
-    data_base64: Annotated[str | None, Field(description="The file's bytes, base64 (needs filename).")] = None,
+    data_base64: Annotated[
+        str | None, Field(description="The file's bytes, base64 (needs filename).")
+    ] = None,
     filename: Annotated[str | None, Field(description="Name to store it under [default: path's].")] = None,
     subfolder: str = "",
     type: Literal["input", "temp", "output"] = "input",
@@ -857,7 +899,7 @@ async def queue(rt: Runtime) -> Reply:
     def item(i: Any, position: int | None) -> dict[str, Any]:
         return {**i.to_dict(), "position": position}
 
-    data = {
+    data: dict[str, Any] = {
         "running": [item(i, None) for i in q.running],
         "pending": [item(i, n) for n, i in enumerate(q.pending)],
     }
@@ -976,4 +1018,3 @@ async def diagnose(
         if prompt.get("advice"):
             text += f"\nprompt {prompt_id}: {prompt['advice'].get('summary')}"
     return Reply(data, text)
-
