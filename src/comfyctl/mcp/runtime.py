@@ -73,7 +73,7 @@ class Runtime:
         client_factory: Callable[[Settings], AsyncClient] | None = None,
     ):
         self.settings = settings
-        self.root = Path(root)
+        self.root = Path(root).absolute()  # results name absolute paths: the agent may be elsewhere
         self.state_dir = state_dir
         self._factory = client_factory
         self._client: AsyncClient | None = None
