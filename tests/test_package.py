@@ -43,7 +43,12 @@ def test_only_the_mcp_command_loads_the_mcp_sdk(tmp_path: object) -> None:
         "    pass\n"
         "sys.stderr.write('MODULES:' + ','.join(m for m in ('mcp', 'comfyctl.mcp', 'pydantic') if m in sys.modules))\n"
     )
-    for args in (["--help"], ["skill"], ["status", "--url", "http://127.0.0.1:9", "--json"], ["mcp", "--help"]):
+    for args in (
+        ["--help"],
+        ["skill"],
+        ["status", "--url", "http://127.0.0.1:9", "--json"],
+        ["mcp", "--help"],
+    ):
         out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60)
         assert out.stderr.rsplit("MODULES:", 1)[1] == "", (args, out.stderr[-500:])
     from comfyctl.cli.main import LAZY_COMMANDS
