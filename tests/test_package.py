@@ -41,7 +41,8 @@ def test_only_the_mcp_command_loads_the_mcp_sdk(tmp_path: object) -> None:
         "    cli.main(args=sys.argv[1:], prog_name='comfyctl')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "sys.stderr.write('MODULES:' + ','.join(m for m in ('mcp', 'comfyctl.mcp', 'pydantic') if m in sys.modules))\n"
+        "heavy = ('mcp', 'comfyctl.mcp', 'pydantic')\n"
+        "sys.stderr.write('MODULES:' + ','.join(m for m in heavy if m in sys.modules))\n"
     )
     for args in (
         ["--help"],
