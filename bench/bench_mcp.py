@@ -60,7 +60,7 @@ async def overhead(url: str, calls: int, cwd: str) -> None:
         t0 = time.perf_counter()
         res = await client.call_tool("run_workflow", {"workflow": workflow()})
         took = time.perf_counter() - t0
-        assert not res.is_error and res.structured_content["status"] == "success", res  # type: ignore[index]
+        assert not res.is_error and res.structured_content["status"] == "success", res
         return took
 
     async def in_process() -> float:
@@ -104,7 +104,7 @@ async def first_result(url: str, cwd: str) -> float:
     async with Client(params) as client:
         res = await client.call_tool("status", {})
         took = time.perf_counter() - t0
-        assert not res.is_error and res.structured_content["reachable"] is True, res  # type: ignore[index]
+        assert not res.is_error and res.structured_content["reachable"] is True, res
     return took
 
 

@@ -56,6 +56,7 @@ async def test_status_up_and_unreachable(sandbox: Sandbox, tmp_path: Path) -> No
 
 
 async def test_nodes_models_inventory(sandbox: Sandbox, tmp_path: Path) -> None:
+    assert sandbox.root is not None
     (sandbox.root / "models" / "checkpoints").mkdir(parents=True, exist_ok=True)
     (sandbox.root / "models" / "checkpoints" / "mcp_test.safetensors").write_bytes(b"x")
     async with connected(sandbox.url, tmp_path) as s:
@@ -320,7 +321,7 @@ async def test_huge_output_image_stays_under_the_cap(sandbox: Sandbox, tmp_path:
         # a smaller budget: fewer thumbnails, the others left out with the reason
         small = await s.call("get_outputs", {"prompt_id": doc["prompt_id"], "max_image_bytes": 40_000})
         assert sum(len(i.data) for i in images_of(small)) <= 40_000
-        notes = small.structured_content["thumbnails"]  # type: ignore[index]
+        notes = small.structured_content["thumbnails"]
         assert any(n["thumbnail"] is None and "budget" in n["reason"] for n in notes)
         none = await s.call("get_outputs", {"prompt_id": doc["prompt_id"], "max_image_bytes": 0})
         assert images_of(none) == [] and len(links_of(none)) == 3

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # a dependency of the mcp SDK
 
 from comfyctl.mcp.runtime import Runtime
 from comfyctl.mcp.schemas import ErrorOut

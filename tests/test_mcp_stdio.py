@@ -76,9 +76,9 @@ async def test_every_tool_over_stdio(sandbox: Sandbox, tmp_path: Path) -> None:
         }
         res = await s.call("run_workflow", {"workflow": flow, "set": [f"1.image={up['ref']}"]})
         c.names.add("run_workflow")
-        assert not res.is_error and res.structured_content["status"] == "success"  # type: ignore[index]
+        assert not res.is_error and res.structured_content["status"] == "success"
         assert images_of(res)  # a thumbnail through the pipe
-        pid = res.structured_content["prompt_id"]  # type: ignore[index]
+        pid = res.structured_content["prompt_id"]
         assert (await c.ok("job_status", {"prompt_id": pid}))["status"] == "success"
         assert (await c.ok("wait_job", {"prompt_id": pid}))["status"] == "success"
         got = await c.ok("get_outputs", {"prompt_id": pid, "save_to": str(tmp_path / "out")})
@@ -129,3 +129,42 @@ async def test_faults_over_stdio(sandbox: Sandbox, tmp_path: Path) -> None:
     async with subprocess_session("http://127.0.0.1:9", tmp_path) as s:
         doc = await s.error("run_workflow", {"workflow": tiny(7), "name": "down"}, code="unreachable")
         assert Path(doc["details"]["saved"]["path"]).is_file()
+
+
+async def test_streamable_http_at_mcp(sandbox: Sandbox, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [COMFYCTL, "mcp", "--http", f"127.0.0.1:{port}", "--url", sandbox.url],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(600):  # until it listens (a condition, polled)
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            await asyncio.sleep(0.05)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            s = Session(client, None)  # type: ignore[arg-type]
+            assert (await s.ok("status"))["reachable"] is True
+            done = await s.ok("run_workflow", {"workflow": tiny(random.randrange(1 << 24))})
+            assert done["status"] == "success"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_bad_http_address_is_a_usage_error() -> None:
+    from test_cli_support import invoke
+
+    out = invoke("mcp", "--http", "nope")
+    assert out.code == 2 and "--http" in out.stderr
