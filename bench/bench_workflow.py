@@ -25,7 +25,7 @@ from comfyctl.nodedefs import NodeDefs
 from comfyctl.workflow.convert import to_api
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures"
+DEFAULT_FIXTURES = ROOT / "tests" / "data" / "fixtures"
 
 
 def _validator() -> Callable[[dict[str, Any], NodeDefs], Any] | None:
