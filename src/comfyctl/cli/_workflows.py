@@ -31,10 +31,9 @@ class Loaded:
     @property
     def name(self) -> str:
         """Default name for offline export: the file name without ``.json``/``.ui.json``."""
-        name = self.path.name
-        for suffix in (".json", ".png", ".webp"):
-            name = name.removesuffix(suffix)
-        return name.removesuffix(".ui").removesuffix(".api") or "workflow"
+        from comfyctl.workflow.load import workflow_name
+
+        return workflow_name(self.path)
 
 
 def read_workflow(path: str | Path) -> Loaded:

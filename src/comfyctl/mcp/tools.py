@@ -146,16 +146,6 @@ async def _definitions(rt: Runtime, *, required: bool = True) -> NodeDefs | None
             return None
 
 
-def _default_name(source: str) -> str:
-    """The offline-store name for a workflow read from ``source`` (as ``comfyctl run`` names it)."""
-    if source.startswith("<"):  # "<dict>" / "<string>"
-        return "workflow"
-    name = Path(source).name
-    for suffix in (".json", ".png", ".webp"):
-        name = name.removesuffix(suffix)
-    return name.removesuffix(".ui").removesuffix(".api") or "workflow"
-
-
 def _to_api(loaded: Any, defs: NodeDefs | None) -> dict[str, Any]:
     return dict(loaded.to_api(defs))
 
@@ -611,6 +601,7 @@ async def _run(
     max_image_bytes: int,
     progress: Progress | None,
 ) -> Reply:
+    from comfyctl.workflow.load import workflow_name
     from comfyctl.workflow.overrides import apply_overrides
 
     client = rt.client
@@ -636,7 +627,7 @@ async def _run(
         else:
             job = await client.submit(api, front=front, extra_data=extra)
     except ServerUnreachable as exc:
-        raise _saved_offline(rt, exc, api, ui, project, name or _default_name(loaded.source)) from exc
+        raise _saved_offline(rt, exc, api, ui, project, name or workflow_name(loaded.source)) from exc
     more: dict[str, Any] = {}
     if job.node_errors:
         # ComfyUI quirk: a 200 may carry node_errors; the outputs behind them are silently skipped
