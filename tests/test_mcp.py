@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import random
+import shutil
 import socket
 from pathlib import Path
 
@@ -487,3 +488,26 @@ async def test_secrets_never_appear_in_results(tmp_path: Path) -> None:
             assert not res.is_error
             blob = json.dumps(res.structured_content) + text_of(res)
             assert token not in blob
+
+
+async def test_kept_node_definitions_never_reject_what_the_server_accepts(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with connected(sandbox.url, tmp_path) as s:
+        await s.ok("run_workflow", {"workflow": tiny(_color())})  # definitions fetched and kept
+        kept = s.runtime.defs
+        assert kept is not None
+        # another user puts a file in the input folder: the kept LoadImage choices do not list it
+        shutil.copy(sandbox.input_dir / "example.png", sandbox.input_dir / "mcp_dropped.png")
+        flow = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "mcp_dropped.png"}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "mcp_drop"}},
+        }
+        verdict = await s.ok("validate_workflow", {"workflow": flow})
+        assert verdict["ok"] is True and s.runtime.defs is not kept  # checked again with fresh ones
+        shutil.copy(sandbox.input_dir / "example.png", sandbox.input_dir / "mcp_dropped2.png")
+        flow["1"]["inputs"]["image"] = "mcp_dropped2.png"
+        assert (await s.ok("run_workflow", {"workflow": flow}))["status"] == "success"
+        flow["1"]["inputs"]["image"] = "not_there.png"
+        bad = await s.ok("validate_workflow", {"workflow": flow})
+        assert bad["ok"] is False and bad["problems"][0]["input_name"] == "image"

@@ -21,6 +21,7 @@ from comfyctl.settings import Settings
 if TYPE_CHECKING:
     from comfyctl.aio import AsyncClient
     from comfyctl.cli.progress import JobProgress
+    from comfyctl.nodedefs import NodeDefs
 
 __all__ = ["Runtime"]
 
@@ -77,6 +78,9 @@ class Runtime:
         self.state_dir = state_dir
         self._factory = client_factory
         self._client: AsyncClient | None = None
+        #: the server's node definitions and when they were fetched (monotonic), see tools._definitions
+        self.defs: NodeDefs | None = None
+        self.defs_at = 0.0
         #: progress of prompts this server waited for, by prompt id (job_status reports it)
         self.progress: dict[str, JobProgress] = {}
 

@@ -23,10 +23,11 @@ import base64
 import binascii
 import fnmatch
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import Field
@@ -40,7 +41,9 @@ from comfyctl.errors import (
     ServerUnreachable,
     TransportError,
     UsageError,
+    ValidationError,
     WaitTimeout,
+    WorkflowError,
 )
 from comfyctl.mcp.runtime import Runtime
 from comfyctl.mcp.thumbnails import DEFAULT_BUDGET, MAX_SOURCE_BYTES, ThumbnailError, make_thumbnail
@@ -49,11 +52,15 @@ from comfyctl.results import OutputFile, Result, parse_ref
 
 __all__ = ["DEFAULT_WAIT", "MAX_WAIT", "Link", "Progress", "Reply", "output_uri"]
 
+#: Seconds node definitions are kept between calls (see _definitions).
+DEFS_MAX_AGE = 30.0
 #: run_workflow / wait_job: how long one call waits by default, and at most. Below the usual
 #: tool-call timeouts of agent hosts (60 s and up), so a long job never loses its prompt id.
 DEFAULT_WAIT = 50.0
 MAX_WAIT = 110.0
 _KEEP_PROGRESS = 256
+
+T = TypeVar("T")
 
 #: Called with (progress, total, message) while a tool waits; the server sends notifications/progress.
 Progress = Callable[[float, float | None, str], Awaitable[None]]
@@ -127,14 +134,18 @@ def _load(workflow: dict[str, Any] | str) -> Any:
     return load(workflow)
 
 
-async def _definitions(rt: Runtime, *, required: bool = True) -> NodeDefs | None:
-    """Fresh node definitions (combo lists such as uploaded files change), else the inventory cache.
+async def _definitions(rt: Runtime, *, required: bool = True, fresh: bool = False) -> NodeDefs | None:
+    """The server's node definitions, else the inventory cache (like ``comfyctl run``).
 
-    Like ``comfyctl run`` (``cli._workflows.definitions``); ``required=False`` gives None when the
-    server is down and nothing is cached (an API workflow can still be exported or submitted).
+    A long-lived server keeps them for ``DEFS_MAX_AGE`` seconds (``/object_info`` is megabytes on
+    servers with many custom nodes); what they may have missed since (a file uploaded by someone
+    else, listed in a combo) is covered by :func:`_with_fresh_defs`. ``required=False`` gives None
+    when the server is down and nothing is cached (an API workflow can still be saved or submitted).
     """
+    if not fresh and rt.defs is not None and time.monotonic() - rt.defs_at < DEFS_MAX_AGE:
+        return rt.defs
     try:
-        return NodeDefs(await rt.client.object_info())
+        defs = NodeDefs(await rt.client.object_info())
     except TransportError:
         from comfyctl import inventory
 
@@ -144,6 +155,34 @@ async def _definitions(rt: Runtime, *, required: bool = True) -> NodeDefs | None
             if required:
                 raise
             return None
+    rt.defs, rt.defs_at = defs, time.monotonic()
+    return defs
+
+
+async def _with_fresh_defs(
+    rt: Runtime,
+    step: Callable[[NodeDefs | None], T],
+    *,
+    required: bool = True,
+    accept: Callable[[T], bool] = lambda _: True,
+) -> tuple[T, NodeDefs | None]:
+    """``step(defs)``; if kept definitions made it fail (or not ``accept`` it), once more with fresh ones.
+
+    So a cached combo list never rejects what the server would accept.
+    """
+    started = time.monotonic()
+    defs = await _definitions(rt, required=required)
+    kept = defs is not None and defs is rt.defs and rt.defs_at < started
+    try:
+        out = step(defs)
+    except (ValidationError, WorkflowError):
+        if not kept:
+            raise
+    else:
+        if not kept or accept(out):
+            return out, defs
+    defs = await _definitions(rt, required=required, fresh=True)
+    return step(defs), defs
 
 
 def _to_api(loaded: Any, defs: NodeDefs | None) -> dict[str, Any]:
@@ -494,10 +533,13 @@ async def validate_workflow(rt: Runtime, workflow: WorkflowArg) -> Reply:
     from comfyctl.workflow.validate import validate
 
     loaded = _load(workflow)
-    defs = await _definitions(rt)
-    assert defs is not None
-    api = _to_api(loaded, defs)
-    report = validate(api, defs)
+
+    def step(defs: NodeDefs | None) -> tuple[dict[str, Any], Any]:
+        assert defs is not None
+        api = _to_api(loaded, defs)
+        return api, validate(api, defs)
+
+    (api, report), _ = await _with_fresh_defs(rt, step, accept=lambda out: bool(out[1].ok))
     doc = {**report.to_dict(), "format": "ui" if loaded.api is None else "api", "nodes": len(api)}
     lines = [report.summary or ("valid" if report.ok else "invalid")]
     lines += [str(p.get("text") or p.get("message")) for p in report.problems]
@@ -610,22 +652,23 @@ async def _run(
     api: dict[str, Any] | None = dict(loaded.api) if loaded.api is not None else None
     warnings: list[str] = []
     try:
-        try:
-            defs = await _definitions(rt)
-        except TransportError:
-            if loaded.api is None:
-                raise
-            defs = None  # an API workflow can still be saved for later (or fail at submit)
-        api, warnings = apply_overrides(_to_api(loaded, defs), sets, seed, defs)
-        if validate and defs is not None:
-            from comfyctl.workflow.validate import check
+        from comfyctl.workflow.validate import check
 
-            check(api, defs)
+        def prepare(defs: NodeDefs | None) -> tuple[dict[str, Any], list[str]]:
+            ready, notes = apply_overrides(_to_api(loaded, defs), sets, seed, defs)
+            if validate and defs is not None:
+                check(ready, defs)
+            return ready, notes
+
+        # without definitions (server down, nothing cached) an API workflow can still be saved
+        # for later, or fail at submit
+        (ready, warnings), defs = await _with_fresh_defs(rt, prepare, required=loaded.api is None)
+        api = ready
         extra = {"extra_pnginfo": {"workflow": ui}} if ui else None
         if prompt_id is not None:
-            job = await client.submit_once(api, prompt_id=prompt_id, front=front, extra_data=extra)
+            job = await client.submit_once(ready, prompt_id=prompt_id, front=front, extra_data=extra)
         else:
-            job = await client.submit(api, front=front, extra_data=extra)
+            job = await client.submit(ready, front=front, extra_data=extra)
     except ServerUnreachable as exc:
         raise _saved_offline(rt, exc, api, ui, project, name or workflow_name(loaded.source)) from exc
     more: dict[str, Any] = {}
@@ -813,6 +856,7 @@ async def upload_image(
         content = Path(path).expanduser()
         if not content.is_file():
             raise UsageError(f"{path}: no such file on the MCP server's machine")
+    rt.defs = None  # loaders list the input folder: the kept definitions are out of date
     uploaded = await rt.client.upload(
         content,
         filename=filename,
