@@ -51,3 +51,14 @@ def test_bench_client_prints_every_acceptance_ratio(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("script", ["bench_startup.py", "bench_workflow.py"])
 def test_other_benches_run(script: str) -> None:
     assert re.search(RATIO, run(script, "--rounds", "1")), script
+
+
+def test_bench_mcp_prints_the_overhead_and_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMFYUI_URL", raising=False)
+    text = run("bench_mcp.py", "--calls", "2", "--starts", "1")
+    assert re.search(
+        rf"run_workflow, 2 paired calls: .* overhead [+-]\d+\.\d ms per call .* ratio {RATIO}", text
+    ), text
+    assert re.search(rf"start to first tool result, 1 starts: comfyctl mcp \d+ ms, .* ratio {RATIO}", text), (
+        text
+    )

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WIDGET_TYPES", "InputSpec", "NodeDef", "NodeDefs"]
+__all__ = ["WIDGET_TYPES", "InputSpec", "NodeDef", "NodeDefs", "node_detail", "node_summary"]
 
 #: Input types the frontend draws as widgets (their values live in ``widgets_values``).
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
@@ -218,3 +218,42 @@ class NodeDefs(Mapping[str, NodeDef]):
 
     def __contains__(self, class_type: object) -> bool:
         return class_type in self._raw
+
+
+def node_summary(node: NodeDef) -> dict[str, Any]:
+    """One line of a node listing (``comfyctl nodes``, MCP ``list_nodes``)."""
+    return {
+        "class_type": node.class_type,
+        "display_name": node.display_name,
+        "category": node.category,
+        "package": node.package,
+        "output_node": node.is_output_node,
+    }
+
+
+def node_detail(node: NodeDef) -> dict[str, Any]:
+    """Inputs (type, default, range, choices) and outputs of one class (``nodes show``, ``node_info``)."""
+    inputs = []
+    for spec in node.inputs:
+        item: dict[str, Any] = {
+            "name": spec.name,
+            "type": spec.type,
+            "required": spec.required,
+            "link": spec.is_link_only,
+        }
+        for key in ("default", "min", "max", "step", "tooltip"):
+            if key in spec.options:
+                item[key] = spec.options[key]
+        if spec.is_combo:
+            item["choices"] = list(spec.choices) if spec.choices is not None else None
+        inputs.append(item)
+    outputs = [
+        {"name": n, "type": t, "is_list": lst}
+        for n, t, lst in zip(node.output_names, node.outputs, node.output_is_list, strict=False)
+    ]
+    return {
+        **node_summary(node),
+        "description": str(node.raw.get("description") or ""),
+        "inputs": inputs,
+        "outputs": outputs,
+    }

@@ -6,8 +6,12 @@ Output files are references (node, filename, subfolder, type, URL); downloading 
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
@@ -22,6 +26,17 @@ __all__ = [
 ]
 
 JobStatus = Literal["success", "error", "interrupted"]
+
+
+_ANNOTATED_REF = re.compile(r"^(?P<name>.*?)\s*\[(?P<type>input|output|temp)\]$")
+
+
+def parse_ref(ref: str) -> dict[str, str]:
+    """``sub/name.png [output]`` -> ``{"filename", "subfolder", "type"}`` (the loader-node notation)."""
+    m = _ANNOTATED_REF.match(ref.strip())
+    name, kind = (m["name"], m["type"]) if m else (ref.strip(), "input")
+    subfolder, _, filename = name.rpartition("/")
+    return {"filename": filename, "subfolder": subfolder, "type": kind}
 
 
 def file_ref(filename: str, subfolder: str = "", type: str = "input") -> str:
@@ -270,3 +285,22 @@ class UploadedFile:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "subfolder": self.subfolder, "type": self.type, "ref": self.ref}
+
+
+def jsonable(obj: Any) -> Any:
+    """Turn results (frozen dataclasses, Paths, tuples, enums, bytes) into JSON-safe data."""
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return jsonable(obj.to_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, bytes):
+        return {"bytes": len(obj)}
+    return obj

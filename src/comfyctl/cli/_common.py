@@ -18,17 +18,19 @@ us without a terminal.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from comfyctl.results import jsonable
+
 if TYPE_CHECKING:
     from comfyctl.client import Client
+    from comfyctl.settings import Settings
 
 __all__ = [
     "ComfyCommand",
@@ -74,14 +76,19 @@ class State:
         """The :class:`comfyctl.Client` for ``--url``/``--token``/``--timeout``, built on first use."""
         if self._client is None:
             from comfyctl.client import Client
-            from comfyctl.settings import Settings
 
-            settings = Settings.resolve(self.url, token=self.token, timeout=self.timeout)
-            if self.retries is not None:
-                settings = dataclasses.replace(settings, retries=self.retries)
             # The client picks its own transport (no CA bundle is loaded for http:// URLs).
-            self._client = Client(settings=settings)
+            self._client = Client(settings=self.settings())
         return self._client
+
+    def settings(self) -> Settings:
+        """The server settings of this invocation: the options, else environment, config file, default."""
+        from comfyctl.settings import Settings
+
+        settings = Settings.resolve(self.url, token=self.token, timeout=self.timeout)
+        if self.retries is not None:
+            settings = dataclasses.replace(settings, retries=self.retries)
+        return settings
 
     def close(self) -> None:
         """Close the client if one was built."""
@@ -193,25 +200,6 @@ def out_option(help: str = OUT_HELP, default: Path | None = Path("outputs")) -> 
         show_default=default is not None,
         help=help,
     )
-
-
-def jsonable(obj: Any) -> Any:
-    """Turn results (frozen dataclasses, Paths, tuples, enums, bytes) into JSON-safe data."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return jsonable(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, bytes):
-        return {"bytes": len(obj)}
-    return obj
 
 
 def dumps(data: Any) -> str:

@@ -31,10 +31,9 @@ class Loaded:
     @property
     def name(self) -> str:
         """Default name for offline export: the file name without ``.json``/``.ui.json``."""
-        name = self.path.name
-        for suffix in (".json", ".png", ".webp"):
-            name = name.removesuffix(suffix)
-        return name.removesuffix(".ui").removesuffix(".api") or "workflow"
+        from comfyctl.workflow.load import workflow_name
+
+        return workflow_name(self.path)
 
 
 def read_workflow(path: str | Path) -> Loaded:
@@ -114,14 +113,11 @@ def apply_overrides(
     Raises:
         ParameterError: unknown or ambiguous node/input, or a value of the wrong type.
     """
-    from comfyctl.workflow.params import set_params
-    from comfyctl.workflow.seeds import seed_inputs, set_seeds
+    from comfyctl.workflow.overrides import apply_overrides as apply
 
-    api = set_params(api, sets, defs)
-    if seed is not None:
-        if not seed_inputs(api, defs):  # else the user expects new results and gets cached ones
-            info("warning: --seed changed nothing: this workflow has no seed input")
-        api = set_seeds(api, defs, "random" if seed == "random" else int(seed))
+    api, warnings = apply(api, sets, seed, defs)
+    for warning in warnings:
+        info(warning)
     return api
 
 

@@ -11,19 +11,12 @@ import click
 
 from comfyctl.cli._common import command, emit, info, out_option, state
 from comfyctl.errors import UsageError
+from comfyctl.results import parse_ref
 
 __all__ = ["download", "upload", "view"]
 
 TYPES = click.Choice(["input", "temp", "output"])
 _ANNOTATED = re.compile(r"^(?P<name>.*?)\s*\[(?P<type>input|output|temp)\]$")
-
-
-def parse_ref(ref: str) -> dict[str, str]:
-    """``sub/name.png [output]`` -> ``{"filename", "subfolder", "type"}`` (the loader-node notation)."""
-    m = _ANNOTATED.match(ref.strip())
-    name, kind = (m["name"], m["type"]) if m else (ref.strip(), "input")
-    subfolder, _, filename = name.rpartition("/")
-    return {"filename": filename, "subfolder": subfolder, "type": kind}
 
 
 @command("upload")

@@ -7,7 +7,6 @@ workflows under ``./projects/`` (see :mod:`comfyctl.offline`).
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +14,8 @@ from typing import Any, TypeVar
 import click
 
 from comfyctl.cli._common import ComfyGroup, command, emit, info, state
+from comfyctl.doctor import gib as _gib
+from comfyctl.doctor import time_ago as _ago
 from comfyctl.errors import ComfyError, TransportError, UsageError
 
 __all__ = ["check", "doctor", "export", "inventory", "offline"]
@@ -40,20 +41,6 @@ def _max_age_option(fn: F) -> F:
         metavar="SECONDS",
         help="Use a cached inventory younger than this.",
     )(fn)
-
-
-def _gib(n: Any) -> str:
-    return f"{n / 2**30:.1f} GiB" if isinstance(n, (int, float)) else "?"
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.0f} days ago"
 
 
 def _warn_stale(inv: Any) -> None:
@@ -354,90 +341,13 @@ def doctor(stuck_after: float, sample: float, max_age: float, state_dir: Path | 
     Exit 0 when it is usable (warnings allowed), else the failure's exit code (3 unreachable,
     8 auth, 9 server error). Example: comfyctl doctor --json
     """
-    from comfyctl.diagnose import advise, queue_advice
-    from comfyctl.inventory import LOW_VRAM, load_cached
-    from comfyctl.offline import OfflineStore
+    from comfyctl.doctor import check_health
 
-    client = state().client
-    checks: list[dict[str, Any]] = []
-
-    def add(name: str, status: str, message: str, advice: Any = None) -> None:
-        checks.append(
-            {
-                "name": name,
-                "status": status,
-                "message": message,
-                "advice": advice.to_dict() if advice else None,
-            }
-        )
-
-    failure: ComfyError | None = None
-    try:
-        stats = client.system_stats()
-    except ComfyError as exc:
-        failure = exc
-        add("reachable", "fail", exc.message, advise(exc))
-    else:
-        add("reachable", "ok", f"{client.url} answers")
-        python = (stats.python_version or "?").split()[0]
-        add(
-            "versions",
-            "ok" if stats.comfyui_version else "warn",
-            f"ComfyUI {stats.comfyui_version or '?'} · Python {python}"
-            f" · PyTorch {stats.pytorch_version or '?'}",
-        )
-        try:
-            queue = client.queue()
-        except ComfyError as exc:
-            add("queue", "fail", exc.message, advise(exc))
-        else:
-            previous: int | None = None
-            if sample and queue.running:
-                first = queue
-                time.sleep(sample)
-                queue = client.queue()
-                if [i.prompt_id for i in first.running] == [i.prompt_id for i in queue.running]:
-                    previous = len(first.pending)  # same prompt still running: did the queue grow?
-            stuck = queue_advice(
-                queue.running, queue.pending, stuck_after=stuck_after, previous_pending=previous
-            )
-            text = f"{len(queue.running)} running, {len(queue.pending)} pending"
-            if previous is not None:
-                text += f" (same prompt running for {sample:g} s; pending {previous} → {len(queue.pending)})"
-            add("queue", "warn" if stuck else "ok", stuck.summary if stuck else text, stuck)
-        for dev in stats.devices:
-            if dev.type == "cpu":
-                add("memory", "ok", f"{dev.name}: CPU mode, {_gib(dev.vram_free)} RAM free")
-                continue
-            low = isinstance(dev.vram_free, int) and dev.vram_free < LOW_VRAM
-            add(
-                "vram",
-                "warn" if low else "ok",
-                f"{dev.name}: {_gib(dev.vram_free)} free of {_gib(dev.vram_total)}"
-                + ("; free it with: comfyctl free --unload-models" if low else ""),
-            )
-    cached = load_cached(client.url, state=state_dir)
-    if cached is None:
-        add("inventory", "warn", "no inventory cached for this server: run 'comfyctl inventory'")
-    elif cached.age > max_age:
-        add("inventory", "warn", f"inventory is {_ago(cached.age)} old: run 'comfyctl inventory --refresh'")
-    else:
-        add("inventory", "ok", f"inventory taken {_ago(cached.age)}")
-    try:
-        waiting = OfflineStore().pending()
-    except ComfyError as exc:
-        waiting = []
-        add("offline", "warn", f"{exc.message}: {exc.hint}" if exc.hint else exc.message)
-    if waiting:
-        add("offline", "warn", f"{len(waiting)} saved workflow(s) waiting: comfyctl offline submit --all")
-    statuses = {c["status"] for c in checks}
-    verdict = "down" if failure else ("degraded" if statuses - {"ok"} else "healthy")
-    summary = {
-        "healthy": "healthy: ready for work",
-        "degraded": "usable, with warnings (see above)",
-        "down": f"not usable: {failure.message if failure else ''}",
-    }[verdict]
-    doc = {"verdict": verdict, "url": client.url, "summary": summary, "checks": checks}
+    health = check_health(
+        state().client, stuck_after=stuck_after, sample=sample, max_age=max_age, state_dir=state_dir
+    )
+    doc, failure = health.doc, health.failure
+    checks, summary = doc["checks"], doc["summary"]
 
     def human() -> None:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}

@@ -48,6 +48,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "offline": ("comfyctl.cli.inventory_cmds:offline", "Workflows saved while the server was down."),
     "export": ("comfyctl.cli.inventory_cmds:export", "Save a workflow to a project for later."),
     "doctor": ("comfyctl.cli.inventory_cmds:doctor", "Check server health and print a verdict."),
+    "mcp": ("comfyctl.cli.agent_cmds:mcp", "Serve every operation as MCP tools for agents (stdio/HTTP)."),
+    "skill": ("comfyctl.cli.agent_cmds:skill", "Print or install the agent skill (SKILL.md)."),
 }
 
 

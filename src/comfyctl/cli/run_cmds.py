@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from comfyctl.cli._common import OUT_HELP, command, emit, info, jsonable, out_option, state
-from comfyctl.cli.progress import JobProgress, ProgressDisplay, nodes_to_run
+from comfyctl.cli.progress import JobProgress, ProgressDisplay, nodes_to_run, output_nodes
 from comfyctl.errors import ComfyError, ServerUnreachable, TransportError, UsageError
 
 __all__ = ["demo", "follow", "result_doc", "run", "save_outputs", "wait", "watch"]
@@ -32,25 +32,13 @@ def _seed(value: str | None) -> str | None:
     raise click.BadParameter("expected 'random' or a whole number", param_hint="'--seed'")
 
 
-def _output_nodes(api: Mapping[str, Any], defs: Any) -> set[str] | None:
-    if defs is None:
-        return None
-    return {
-        nid
-        for nid, node in api.items()
-        if isinstance(node, Mapping)
-        and node.get("class_type") in defs
-        and defs[node["class_type"]].is_output_node
-    }
-
-
 def follow(job: Any, api: Mapping[str, Any] | None, defs: Any = None, *, events_out: bool = False) -> Any:
     """Show progress for ``job`` (or stream NDJSON events) until it ends; return its Result.
 
     Raises the job's error (ExecutionError, Interrupted, JobLost, WaitTimeout) like ``Job.wait``.
     """
     st = state()
-    progress = JobProgress(api, nodes_to_run(api, _output_nodes(api, defs)) if api else 0)
+    progress = JobProgress(api, nodes_to_run(api, output_nodes(api, defs)) if api else 0)
     display = ProgressDisplay.for_stderr(progress, quiet=st.quiet or events_out)
     deadline = None if st.timeout is None else time.monotonic() + st.timeout
     st.stage = ("wait", job.prompt_id)  # the error boundary names the prompt (Ctrl-C included)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
 
 import click
 
 from comfyctl.cli._common import ComfyGroup, command, emit, info, state
 from comfyctl.errors import NotFound, UsageError
+from comfyctl.nodedefs import NodeDefs, node_detail, node_summary
 
 __all__ = ["free", "models", "nodes", "status"]
 
@@ -107,16 +107,6 @@ class DefaultGroup(ComfyGroup):
         return super().parse_args(ctx, args)
 
 
-def _node_summary(node: Any) -> dict[str, Any]:
-    return {
-        "class_type": node.class_type,
-        "display_name": node.display_name,
-        "category": node.category,
-        "package": node.package,
-        "output_node": node.is_output_node,
-    }
-
-
 @click.group("nodes", cls=DefaultGroup)
 def nodes() -> None:
     """List node classes (PATTERN: substring or glob); 'nodes show CLASS' for inputs and outputs."""
@@ -134,7 +124,7 @@ def nodes_ls(pattern: str | None) -> None:
     for name in sorted(defs, key=str.lower):
         node = defs[name]
         if pattern is None or _matches(pattern, (name, node.display_name, node.category)):
-            found.append(_node_summary(node))
+            found.append(node_summary(node))
 
     def human() -> None:
         for item in found:
@@ -159,8 +149,6 @@ def nodes_show(class_type: str) -> None:
 
     Example: comfyctl nodes show KSampler
     """
-    from comfyctl.nodedefs import NodeDefs
-
     client = state().client
     # one class, not the whole catalogue (megabytes on servers with many custom nodes)
     defs = NodeDefs(client.object_info(class_type))
@@ -173,30 +161,8 @@ def nodes_show(class_type: str) -> None:
             hint=f"did you mean {', '.join(close)}?" if close else "list them with 'comfyctl nodes PATTERN'",
         )
     node = defs[class_type]
-    inputs = []
-    for spec in node.inputs:
-        item: dict[str, Any] = {
-            "name": spec.name,
-            "type": spec.type,
-            "required": spec.required,
-            "link": spec.is_link_only,
-        }
-        for key in ("default", "min", "max", "step", "tooltip"):
-            if key in spec.options:
-                item[key] = spec.options[key]
-        if spec.is_combo:
-            item["choices"] = list(spec.choices) if spec.choices is not None else None
-        inputs.append(item)
-    outputs = [
-        {"name": n, "type": t, "is_list": lst}
-        for n, t, lst in zip(node.output_names, node.outputs, node.output_is_list, strict=False)
-    ]
-    doc = {
-        **_node_summary(node),
-        "description": str(node.raw.get("description") or ""),
-        "inputs": inputs,
-        "outputs": outputs,
-    }
+    doc = node_detail(node)
+    inputs, outputs = doc["inputs"], doc["outputs"]
 
     def human() -> None:
         click.echo(

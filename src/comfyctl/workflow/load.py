@@ -80,6 +80,18 @@ class LoadedWorkflow:
 MAX_FILE_BYTES = 256 << 20
 
 
+def workflow_name(source: str | Path) -> str:
+    """The name to save a workflow read from ``source`` under: the file name without ``.json``,
+    ``.png``, ``.webp``, ``.ui``, ``.api`` (``workflow`` for a string, a dict or stdin)."""
+    text = str(source)
+    if text.startswith("<") or text in ("-", ""):
+        return "workflow"
+    name = Path(text).name
+    for suffix in (".json", ".png", ".webp"):
+        name = name.removesuffix(suffix)
+    return name.removesuffix(".ui").removesuffix(".api") or "workflow"
+
+
 def load(source: str | Path | bytes | Mapping[str, Any]) -> LoadedWorkflow:
     """Read a workflow and detect its format.
 
